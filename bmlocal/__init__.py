@@ -1,0 +1,1 @@
+"""bmlocal: the cloud training-job API served locally, running real jobs."""

@@ -1,0 +1,189 @@
+"""The Flask facade: the cloud's wire protocol and nothing else."""
+import itertools
+import json
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from bmlocal.api.auth import Auth, TokenError
+from bmlocal.api.openapi import document
+from bmlocal.api.validation import CreateValidator, require_int, require_project
+from bmlocal.errors import ApiError
+from bmlocal.runtime.service import JobService
+from bmlocal.runtime.store import Job
+
+BASE = "/rpc/2.0/easydl/pro/remotetrain"
+MAX_BODY = 1 << 20
+LOG_CHUNK = 1 << 16
+log = logging.getLogger("bmlocal.api")
+
+
+class LogIds:
+    """Fresh positive integers, increasing, unique within and across server runs."""
+
+    def __init__(self) -> None:
+        self._next = itertools.count(time.time_ns() // 1000)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            return next(self._next)
+
+
+def reply(payload: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(payload, ensure_ascii=False), status=status,
+                    mimetype="application/json")
+
+
+def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> Flask:
+    app = Flask("bmlocal")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    log_ids = LogIds()
+    handlers: dict[str, Callable[[dict[str, Any], str], Any]] = {
+        "create": lambda body, project: service.create(validator.parse(body, project)),
+        "stop": lambda body, project: service.stop(project, require_int(body, "id")) or True,
+        "delete": lambda body, project: service.delete(project, require_int(body, "id")) or True,
+        "list": lambda body, project: list_result(service, body, project),
+        "detail": lambda body, project: detail(service, service.detail(
+            project, require_int(body, "id"))),
+        "logs": lambda body, project: log_chunk(service, body, project),
+    }
+
+    @app.route(f"{BASE}/<method>", methods=["POST"])
+    def call(method: str) -> Response:
+        log_id = log_ids()
+        handler = handlers.get(method)
+        if handler is None:
+            return unsupported(log_id)
+        try:
+            key = auth.check_token(request.args.get("access_token"))
+            body = json_body()
+            project = require_project(body)
+            auth.check_project(key, project)
+            result = handler(body, project)
+        except ApiError as exc:
+            log.info("log_id=%s %s -> %s %s", log_id, method, exc.code, exc.message)
+            return reply({"error_code": exc.code, "error_msg": exc.message, "log_id": log_id})
+        log.info("log_id=%s %s -> ok", log_id, method)
+        return reply({"log_id": log_id, "result": result})
+
+    @app.route("/oauth/2.0/token", methods=["GET", "POST"])
+    def token() -> Response:
+        args = {**request.form.to_dict(), **request.args.to_dict()}
+        try:
+            return reply(auth.issue(args.get("grant_type"), args.get("client_id"),
+                                    args.get("client_secret")))
+        except TokenError as exc:
+            return reply(exc.body, exc.status)
+
+    @app.route("/openapi.json", methods=["GET"])
+    def openapi() -> Response:
+        return reply(document())
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        log_id = log_ids()
+        if exc.code == 413:
+            return reply({"error_code": 406001, "error_msg": "param[body] invalid",
+                          "log_id": log_id})
+        return unsupported(log_id)
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception) -> Response:
+        log_id = log_ids()
+        log.exception("log_id=%s internal error", log_id)
+        return reply({"error_code": 406000, "error_msg": "internal server error",
+                      "log_id": log_id})
+
+    return app
+
+
+def unsupported(log_id: int) -> Response:
+    return reply({"error_code": 3, "error_msg": "Unsupported openapi method",
+                  "log_id": log_id}, 404)
+
+
+def json_body() -> Any:
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(406001, "param[body] invalid") from None
+
+
+def list_result(service: JobService, body: dict[str, Any], project: str) -> dict[str, Any]:
+    start = require_int(body, "start", default=0)
+    num = require_int(body, "num", default=20)
+    if start < 0:
+        raise ApiError(406001, "param[start] invalid")
+    if num < 0:
+        raise ApiError(406001, "param[num] invalid")
+    total, jobs = service.page(project, start, num)
+    return {"total": total, "items": [list_item(service, j) for j in jobs]}
+
+
+def list_item(service: JobService, job: Job) -> dict[str, Any]:
+    return {"id": job.id, "name": job.name, "description": job.spec.description,
+            "train_status": job.status.value, "run_time": service.run_minutes(job),
+            "resource_type": job.spec.resource_type, "resource_name": job.spec.resource_name,
+            "framework": job.spec.framework, "create_time": int(job.create_time)}
+
+
+def detail(service: JobService, job: Job) -> dict[str, Any]:
+    spec, grant = job.spec, job.grant
+    result = {
+        "id": job.id, "name": job.name, "description": spec.description,
+        "train_status": job.status.value, "run_time": service.run_minutes(job),
+        "create_time": int(job.create_time),
+        "train_config": {
+            "code_path": spec.code_path or "", "start_cmd": spec.start_cmd,
+            "output_path": spec.output_path, "framework": spec.framework,
+            "env_type": spec.env_type, "image": spec.image or "", "tag": spec.tag or "",
+            "distribute_strategy": spec.distribute_strategy or "",
+            "repository_id": spec.repository_id or "",
+            "trainset_path": spec.trainset_path or "", "evalset_path": spec.evalset_path or "",
+            "code_UrlSource": spec.code_source, "output_UrlSource": spec.output_source,
+        },
+        "resource_config": {
+            "resource_type": spec.resource_type, "node_count": spec.node_count,
+            "resource_name": spec.resource_name, "max_duration": spec.max_duration,
+            "gpu_type": grant.get("gpu_type", spec.gpu_type or ""),
+            "gpu_num": grant.get("gpu_num", spec.gpu_num or 0),
+            "cpu_num": grant.get("cpu_num", spec.cpu_num or 0),
+            "memory": grant.get("memory", spec.memory or 0), "rdma": spec.rdma,
+        },
+        "dataset_config": {
+            "trainset_path": spec.trainset_path or "", "evalset_path": spec.evalset_path or "",
+            "trainset_UrlSource": spec.trainset_source or "",
+            "evalset_UrlSource": spec.evalset_source or "",
+        },
+    }
+    if job.status.is_terminal():
+        result["status_reason"] = job.status_reason
+    elif job.stop_reason:
+        result["status_reason"] = f"ending: {job.stop_reason}"
+    if job.output_note:
+        result["output_note"] = job.output_note
+    result.update(service.describe(job))
+    return result
+
+
+def log_chunk(service: JobService, body: dict[str, Any], project: str) -> dict[str, Any]:
+    """bmlocal's own extension: read a job's log files while it runs."""
+    job_id = require_int(body, "id")
+    offset = require_int(body, "offset", default=0)
+    name = body.get("file", "node-0.log")
+    if not isinstance(name, str) or offset < 0:
+        raise ApiError(406001, "param[file] invalid" if offset >= 0 else "param[offset] invalid")
+    path = service.log_file(project, job_id, name)
+    content = b""
+    if path is not None and path.exists():
+        with open(path, "rb") as f:
+            f.seek(offset)
+            content = f.read(LOG_CHUNK)
+    return {"file": name, "offset": offset + len(content),
+            "content": content.decode("utf-8", errors="replace")}

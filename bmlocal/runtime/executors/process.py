@@ -1,0 +1,81 @@
+"""Nodes as process groups on this machine, each under its own supervisor."""
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from bmlocal.runtime.executors import proc
+from bmlocal.runtime.executors.base import NODE_LOST, Handle, JobPaths, NodeSpec
+from bmlocal.runtime.environment import host_environment
+from bmlocal.runtime.executors.supervisor import write_json
+
+
+class ProcessExecutor:
+    name = "process"
+
+    def __init__(self) -> None:
+        self.python = sys.executable
+        self._spawned: dict[int, subprocess.Popen] = {}
+
+    def view(self, host: JobPaths) -> JobPaths:
+        return host
+
+    def base_env(self) -> dict[str, str]:
+        return host_environment(self.python)
+
+    def start(self, spec: NodeSpec) -> Handle:
+        spec.state_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("child.json", "exit.json"):
+            (spec.state_dir / stale).unlink(missing_ok=True)
+        write_json(spec.state_dir / "node.json", {
+            "argv": spec.argv, "env": spec.env, "cwd": spec.host_paths.code,
+            "log_path": str(spec.log_path), "grace": spec.grace})
+        with open(spec.state_dir / "supervisor.err", "ab") as errors:
+            supervisor = subprocess.Popen(
+                [sys.executable, "-m", "bmlocal.runtime.executors.supervisor",
+                 str(spec.state_dir)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
+                start_new_session=True)
+        self._spawned[supervisor.pid] = supervisor
+        return {"kind": self.name, "pid": supervisor.pid,
+                "start": proc.start_time(supervisor.pid), "state_dir": str(spec.state_dir)}
+
+    def poll(self, handle: Handle) -> int | None:
+        spawned = self._spawned.get(handle["pid"])
+        if spawned is not None and spawned.poll() is None:
+            return None
+        if spawned is None and proc.alive(handle["pid"], handle["start"]):
+            return None
+        self._spawned.pop(handle["pid"], None)
+        exit_file = Path(handle["state_dir"]) / "exit.json"
+        if exit_file.exists():
+            return int(json.loads(exit_file.read_text())["code"])
+        self._kill_child(handle)
+        return NODE_LOST
+
+    def stop(self, handle: Handle, grace: float) -> None:
+        if proc.alive(handle["pid"], handle["start"]):
+            proc.signal_all([handle["pid"]], signal.SIGTERM)
+
+    def kill(self, handle: Handle) -> None:
+        proc.kill_tree(handle["pid"], handle["start"])
+        self._kill_child(handle)
+
+    def adopt(self, handle: Handle) -> None:
+        """Nothing to attach: the supervisor runs on and is watched through /proc."""
+
+    def release(self, handle: Handle) -> None:
+        """Nothing is left once the supervisor has exited."""
+
+    @staticmethod
+    def _kill_child(handle: Handle) -> None:
+        """The node's own tree, when its supervisor is gone without ending it."""
+        child_file = Path(handle["state_dir"]) / "child.json"
+        try:
+            child = json.loads(child_file.read_text())
+        except (OSError, ValueError):
+            return
+        if child.get("start") is not None and proc.alive(child["pid"], child["start"]):
+            proc.signal_group(child["pid"], signal.SIGKILL)
+            proc.kill_tree(child["pid"], child["start"])

@@ -1,0 +1,115 @@
+"""The small process that runs one node: it outlives the server, owns the node's process
+tree, forwards stop signals and records the exit code in the node's state directory.
+
+Run as `python -m bmlocal.runtime.executors.supervisor STATE_DIR`; STATE_DIR/node.json holds
+argv, env, cwd, log_path and grace. It writes child.json once the node runs and exit.json
+once nothing of the node runs any more. Only the standard library is imported: it starts fast.
+"""
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bmlocal.runtime.executors import proc
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def write_json(path: Path, value: dict) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(value))
+    os.replace(partial, path)
+
+
+def become_subreaper() -> None:
+    """Orphaned descendants are re-parented to us, so none escapes the tree we end."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+class Node:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.config = json.loads((state_dir / "node.json").read_text())
+        self.stop_deadline: float | None = None
+        self.child: subprocess.Popen | None = None
+
+    def start(self) -> int | None:
+        """Start the node's command; an exit code if it could not start."""
+        if self.stop_deadline is not None:
+            return 128 + signal.SIGTERM
+        with open(self.config["log_path"], "ab", buffering=0) as log:
+            try:
+                self.child = subprocess.Popen(
+                    self.config["argv"], cwd=self.config["cwd"], env=self.config["env"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True)
+            except OSError as exc:
+                log.write(f"bmlocal: cannot start {self.config['argv'][0]}: {exc}\n".encode())
+                return 127
+        write_json(self.state_dir / "child.json",
+                   {"pid": self.child.pid, "start": proc.start_time(self.child.pid)})
+        return None
+
+    def on_stop_signal(self, signum: int, _frame: object) -> None:
+        if self.stop_deadline is None:
+            self.stop_deadline = time.monotonic() + float(self.config["grace"])
+            self.signal_tree(signal.SIGTERM)
+
+    def signal_tree(self, sig: int) -> None:
+        if self.child is not None:
+            proc.signal_group(self.child.pid, sig)
+        proc.signal_all(proc.descendants(os.getpid()), sig)
+
+    def wait(self) -> int:
+        """Wait for the node's main process, escalating a stop to SIGKILL after the grace."""
+        assert self.child is not None
+        while True:
+            code = self.child.poll()
+            if code is not None:
+                return 128 - code if code < 0 else code
+            if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
+                self.signal_tree(signal.SIGKILL)
+            time.sleep(0.05)
+
+    def end_stragglers(self) -> None:
+        """Kill whatever the node left behind and reap it, until nothing is left."""
+        while True:
+            left = proc.descendants(os.getpid())
+            if not left:
+                break
+            proc.signal_all(left, signal.SIGKILL)
+            self.reap()
+            time.sleep(0.02)
+        self.reap()
+
+    @staticmethod
+    def reap() -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+
+def main(state_dir: str) -> int:
+    node = Node(Path(state_dir))
+    become_subreaper()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, node.on_stop_signal)
+    code = node.start()
+    if code is None:
+        code = node.wait()
+    node.end_stragglers()
+    write_json(node.state_dir / "exit.json", {"code": code, "stopped": node.stop_deadline is not None})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,58 @@
+"""Resource pools: what one node of each pool offers on this machine."""
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from bmlocal.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    type: str  # PUBLIC or USER
+    max_nodes: int
+    gpus_per_node: int
+    cpus_per_node: int
+    memory_gb: int
+    gpu_type: str = ""
+
+    @property
+    def uses_gpus(self) -> bool:
+        return self.gpus_per_node > 0
+
+
+def machine_memory_gb() -> int:
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30)
+
+
+def public_pools(gpu_count: int, gpu_type: str) -> list[Pool]:
+    cores, memory = os.cpu_count() or 1, machine_memory_gb()
+    return [
+        Pool("GPU_V100", "PUBLIC", 4, gpu_count, cores, memory, gpu_type or "V100"),
+        Pool("GPU_P4", "PUBLIC", 4, gpu_count, cores, memory, gpu_type or "P4"),
+        Pool("CPU_4C_16G", "PUBLIC", 4, 0, 4, 16),
+        Pool("CPU_16C_64G", "PUBLIC", 4, 0, 16, 64),
+    ]
+
+
+def user_pools(entries: list[Mapping[str, Any]]) -> list[Pool]:
+    pools = []
+    for entry in entries:
+        try:
+            pools.append(Pool(str(entry["name"]), "USER", int(entry.get("nodes", 1)),
+                              int(entry.get("gpus_per_node", 0)),
+                              int(entry.get("cpus_per_node", os.cpu_count() or 1)),
+                              int(entry.get("memory_gb", machine_memory_gb())),
+                              str(entry.get("gpu_type", ""))))
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError("each [[pools]] needs a name and whole numbers for nodes, "
+                              "gpus_per_node, cpus_per_node and memory_gb") from None
+    return pools
+
+
+class Pools:
+    def __init__(self, pools: list[Pool]) -> None:
+        self._pools = {(p.type, p.name): p for p in pools}
+
+    def find(self, resource_type: str, name: str) -> Pool | None:
+        return self._pools.get((resource_type, name))

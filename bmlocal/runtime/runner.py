@@ -1,0 +1,160 @@
+"""Starting a job's nodes and wrapping a job up once nothing of it runs."""
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from bmlocal.launchers import node_command
+from bmlocal.launchers.base import Topology
+from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.environment import job_variables
+from bmlocal.runtime.executors.base import Executor, JobPaths, NodeSpec
+from bmlocal.runtime.executors.select import Executors
+from bmlocal.runtime.layout import JobDir
+from bmlocal.runtime.ports import free_ports
+from bmlocal.runtime.status import Status
+from bmlocal.runtime.storage.base import Storage
+from bmlocal.runtime.storage.paths import PathError
+from bmlocal.runtime.storage.staging import regular_files, remove_tree, stage_in
+from bmlocal.runtime.store import Job, Store
+
+log = logging.getLogger("bmlocal.runner")
+
+
+class StagingError(Exception):
+    """The job's inputs could not be staged; the job fails with this message."""
+
+
+class Runner:
+    def __init__(self, store: Store, executors: Executors, storages: dict[str, Storage],
+                 data_dir: Path, clock: Clock, grace: float,
+                 on_release: Callable[[int], None]) -> None:
+        self.store = store
+        self.executors = executors
+        self.storages = storages
+        self.data_dir = data_dir
+        self.clock = clock
+        self.grace = grace
+        self.on_release = on_release
+
+    def job_dir(self, job: Job) -> JobDir:
+        return JobDir.of(self.data_dir, job.id)
+
+    def event(self, job: Job, line: str) -> None:
+        path = self.job_dir(job).events
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"[{stamp}] bmlocal: {line}\n")
+
+    # --- start --------------------------------------------------------------------------
+
+    def launch(self, job: Job) -> None:
+        """Stage a job that holds its resources, start its nodes, and mark it RUNNING."""
+        try:
+            paths = self.stage(job)
+        except (StagingError, PathError, OSError) as exc:
+            self.event(job, f"staging failed: {exc}")
+            self.fail_start(job, f"staging failed: {exc}")
+            return
+        if self._stop_requested(job):
+            return
+        executor = self.executors.for_job(job.spec)
+        if job.spec.env_type == "CCR" and executor is self.executors.process:
+            self.event(job, f"CCR image {job.spec.image}:{job.spec.tag} is not used: the "
+                            "server runs with --executor process, so the job runs on the host")
+        master_port, aux_port = free_ports(2)
+        for rank in range(job.spec.node_count):
+            self._start_node(job, executor, paths, rank, master_port, aux_port)
+        now = self.clock.now()
+        if self.store.move(job.id, Status.PENDING, Status.RUNNING, start_time=now,
+                           phase="running"):
+            self.event(job, f"RUNNING: {job.spec.node_count} node(s) on {executor.name}")
+
+    def _start_node(self, job: Job, executor: Executor, paths: JobPaths, rank: int,
+                    master_port: int, aux_port: int) -> None:
+        jd = self.job_dir(job)
+        view = executor.view(paths)
+        gpus = tuple(job.grant.get("nodes", [[]] * job.spec.node_count)[rank])
+        topo = Topology(job.id, job.spec.node_count, rank, gpus, "127.0.0.1", master_port,
+                        aux_port, view.logs, executor.python)
+        command = node_command(job.spec.distribute_strategy, job.spec.start_cmd, topo)
+        env = {**executor.base_env(), **job_variables(job, topo, view), **command.env}
+        spec = NodeSpec(job.id, rank, command.argv, env, paths, jd.node_log(rank),
+                        jd.node_state(rank), self.grace, image=self._image(job),
+                        cpus=job.grant.get("cpu_num"), memory_gb=job.grant.get("memory"),
+                        gpus=gpus, labels={"bmlocal.job": str(job.id),
+                                           "bmlocal.node": str(rank)})
+        self.store.save_node(job.id, rank, executor.start(spec))
+
+    @staticmethod
+    def _image(job: Job) -> str | None:
+        return f"{job.spec.image}:{job.spec.tag}" if job.spec.image else None
+
+    def stage(self, job: Job) -> JobPaths:
+        spec, jd = job.spec, self.job_dir(job)
+        jd.logs.mkdir(parents=True, exist_ok=True)
+        jd.code.mkdir(parents=True, exist_ok=True)
+        if spec.code_path:
+            self.event(job, f"staging code from {spec.code_source} {spec.code_path}")
+            self._stage(spec.code_source, spec.code_path, jd.code, read_only=False)
+        train = evalset = None
+        if spec.trainset_path and spec.trainset_source:
+            self._stage(spec.trainset_source, spec.trainset_path, jd.train, read_only=True)
+            train = str(jd.train)
+        if spec.evalset_path and spec.evalset_source:
+            self._stage(spec.evalset_source, spec.evalset_path, jd.eval, read_only=True)
+            evalset = str(jd.eval)
+        output = self.storages[spec.output_source].output_dir(spec.output_path,
+                                                              jd.scratch_output)
+        return JobPaths(str(jd.code), str(output), str(jd.logs), train, evalset)
+
+    def _stage(self, source: str, path: str, dest: Path, read_only: bool) -> None:
+        storage = self.storages[source]
+        if not storage.exists(path):
+            raise StagingError(f"{source} path {path} no longer exists")
+        if dest.exists():
+            remove_tree(dest)
+        stage_in(storage, path, dest, read_only=read_only)
+
+    def _stop_requested(self, job: Job) -> bool:
+        current = self.store.get(job.id)
+        if current is None or current.end_status is None:
+            return False
+        self.event(job, f"{current.stop_reason} before it started")
+        if self.store.move(job.id, Status.PENDING, Status.STOPPED, end_time=self.clock.now(),
+                           status_reason=current.stop_reason or "stopped by user"):
+            self.on_release(job.id)
+        return True
+
+    def fail_start(self, job: Job, reason: str) -> None:
+        if self.store.move(job.id, Status.PENDING, Status.FAILED, end_time=self.clock.now(),
+                           status_reason=reason):
+            self.on_release(job.id)
+
+    # --- end ----------------------------------------------------------------------------
+
+    def finish(self, job: Job, status: Status, reason: str) -> None:
+        """Copy logs out, sync outputs, and move the job to where it ends."""
+        self.on_release(job.id)
+        for _, handle, _ in self.store.nodes(job.id):
+            self.executors.for_handle(handle).release(handle)
+        self.event(job, f"{status.value}: {reason}")
+        note = self.deliver_outputs(job)
+        self.store.move(job.id, Status.RUNNING, status, end_time=self.clock.now(),
+                        status_reason=reason, output_note=note)
+
+    def deliver_outputs(self, job: Job) -> str | None:
+        """Logs to `output_path/logs/` and outputs to their store; a note if that failed."""
+        spec, jd = job.spec, self.job_dir(job)
+        storage = self.storages[spec.output_source]
+        try:
+            local = storage.output_dir(spec.output_path, jd.scratch_output)
+            if jd.logs.exists():
+                shutil.copytree(jd.logs, local / "logs", dirs_exist_ok=True)
+            storage.sync_out(local, spec.output_path, regular_files(local))
+        except (OSError, PathError) as exc:
+            log.warning("job %s: outputs not delivered: %s", job.id, exc)
+            return f"outputs could not all be delivered: {exc}"
+        return None

@@ -1,0 +1,211 @@
+"""The one loop that admits waiting jobs, watches running ones and enforces deadlines.
+
+Each job status has one step function:
+- PENDING/queued  -> PENDING/starting (resources granted; staging runs on a worker)
+- PENDING/starting -> RUNNING, or FAILED (staging failed), or STOPPED (stopped meanwhile)
+- RUNNING         -> being ended (a node failed, max_duration, stop) -> SUCCESSED | FAILED
+                     | STOPPED, only once the executor says nothing of the job runs.
+"""
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from bmlocal.errors import ApiError
+from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.executors.base import NODE_LOST
+from bmlocal.runtime.executors.select import Executors
+from bmlocal.runtime.pools import Pools
+from bmlocal.runtime.resources import Allocator, Request
+from bmlocal.runtime.runner import Runner
+from bmlocal.runtime.status import Status
+from bmlocal.runtime.store import Job, Store
+
+log = logging.getLogger("bmlocal.scheduler")
+KILL_MARGIN_SECONDS = 5.0
+
+
+class Scheduler:
+    def __init__(self, store: Store, runner: Runner, executors: Executors,
+                 allocator: Allocator, pools: Pools, clock: Clock,
+                 grace: float, tick: float = 0.1, workers: int = 4) -> None:
+        self.store = store
+        self.runner = runner
+        self.executors = executors
+        self.allocator = allocator
+        self.pools = pools
+        self.clock = clock
+        self.grace = grace
+        self.tick = tick
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bmlocal-job")
+        self._busy: set[int] = set()
+        self._busy_lock = threading.Lock()
+        self._stopping: dict[int, float] = {}  # job -> when SIGTERM was sent
+        self._wake = threading.Event()
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle of the loop -------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Adopt what an earlier server left running; call before serving requests."""
+        for job in self.store.active():
+            if job.status == Status.RUNNING:
+                self.allocator.reserve(job.id, job.project, job.grant)
+                for _, handle, code in self.store.nodes(job.id):
+                    if code is None:
+                        self.executors.for_handle(handle).adopt(handle)
+            elif job.phase == "starting":
+                self._undo_start(job)
+
+    def _undo_start(self, job: Job) -> None:
+        """A start cut short by a crash: end whatever nodes began, queue the job again."""
+        for _, handle, _ in self.store.nodes(job.id):
+            executor = self.executors.for_handle(handle)
+            executor.kill(handle)
+            while executor.poll(handle) is None:
+                time.sleep(0.05)
+            executor.release(handle)
+        self.store.forget_nodes(job.id)
+        if job.end_status is not None:
+            self.store.move(job.id, Status.PENDING, Status.STOPPED, end_time=self.clock.now(),
+                            status_reason=job.stop_reason or "stopped by user")
+        else:
+            self.store.update(job.id, Status.PENDING, phase="queued", grant=None)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="bmlocal-scheduler",
+                                        daemon=True)
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        """Stop watching; running jobs go on under their supervisors."""
+        self._halt.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self.step()
+            except Exception:  # the loop must outlive any one job's trouble
+                log.exception("scheduler step failed")
+            self._wake.wait(self.tick)
+            self._wake.clear()
+
+    # --- one pass ----------------------------------------------------------------------
+
+    def step(self) -> None:
+        active = self.store.active()
+        queued = [j for j in active if j.status == Status.PENDING and j.phase == "queued"]
+        if queued:
+            self.admit(queued)
+        for job in active:
+            if job.status == Status.RUNNING and not self._is_busy(job.id):
+                self.watch(job)
+
+    def admit(self, queued: list[Job]) -> None:
+        by_id = {job.id: job for job in queued}
+        requests = []
+        for job in queued:
+            try:
+                requests.append(Request.of(job.id, job.spec, self.pools))
+            except ApiError:
+                self.runner.fail_start(job, "its resource pool is no longer configured")
+        for request, grant in self.allocator.admit(requests):
+            job = by_id[request.job_id]
+            if self.store.update(job.id, Status.PENDING, phase="starting", grant=grant):
+                job.phase, job.grant = "starting", grant
+                self._submit(job, self.runner.launch)
+            else:
+                self.allocator.release(job.id)
+
+    def watch(self, job: Job) -> None:
+        exits = self._poll_nodes(job)
+        if job.end_status is None:
+            self._decide_end(job, exits)
+        if job.end_status is None:
+            return
+        if None in exits.values():
+            self._ending(job)
+            return
+        self._stopping.pop(job.id, None)
+        self._submit(job, lambda j: self.runner.finish(j, j.end_status,
+                                                       j.stop_reason or ""))
+
+    def _poll_nodes(self, job: Job) -> dict[int, int | None]:
+        exits: dict[int, int | None] = {}
+        for rank, handle, code in self.store.nodes(job.id):
+            if code is None:
+                code = self.executors.for_handle(handle).poll(handle)
+                if code is not None:
+                    self.store.set_exit(job.id, rank, code)
+            exits[rank] = code
+        return exits
+
+    def _decide_end(self, job: Job, exits: dict[int, int | None]) -> None:
+        failed = [(rank, code) for rank, code in exits.items() if code not in (None, 0)]
+        if failed:
+            rank, code = failed[0]
+            reason = (f"node {rank} was lost: its supervisor ended without an exit code"
+                      if code == NODE_LOST else f"node {rank} exited with code {code}")
+            self._end(job, Status.FAILED, reason)
+        elif exits and all(code == 0 for code in exits.values()):
+            self._end(job, Status.SUCCESSED, "every node exited with code 0")
+        elif self.clock.now() >= self.deadline(job):
+            hours = job.spec.max_duration
+            self._end(job, Status.FAILED, f"max duration exceeded ({hours} h)")
+
+    def deadline(self, job: Job) -> float:
+        return (job.start_time or self.clock.now()) + self.clock.hours(job.spec.max_duration)
+
+    def _end(self, job: Job, status: Status, reason: str) -> None:
+        if not self.store.request_end(job.id, Status.RUNNING, status, reason):
+            fresh = self.store.get(job.id)
+            if fresh is None or fresh.end_status is None:
+                return
+            status, reason = fresh.end_status, fresh.stop_reason or reason
+        job.end_status, job.stop_reason = status, reason
+
+    def _ending(self, job: Job) -> None:
+        """SIGTERM every node once; SIGKILL what is left if the supervisors do not finish."""
+        sent = self._stopping.get(job.id)
+        nodes = [(h, c) for _, h, c in self.store.nodes(job.id) if c is None]
+        if sent is None:
+            self._stopping[job.id] = time.monotonic()
+            self.runner.event(job, f"ending: {job.stop_reason}; SIGTERM to every process, "
+                                   f"SIGKILL after {self.grace:g} s")
+            for handle, _ in nodes:
+                self.executors.for_handle(handle).stop(handle, self.grace)
+        elif time.monotonic() - sent > self.grace + KILL_MARGIN_SECONDS:
+            for handle, _ in nodes:
+                self.executors.for_handle(handle).kill(handle)
+
+    # --- workers -----------------------------------------------------------------------
+
+    def _is_busy(self, job_id: int) -> bool:
+        with self._busy_lock:
+            return job_id in self._busy
+
+    def _submit(self, job: Job, work: Callable[[Job], None]) -> None:
+        with self._busy_lock:
+            if job.id in self._busy:
+                return
+            self._busy.add(job.id)
+        self._pool.submit(self._run, job, work)
+
+    def _run(self, job: Job, work: Callable[[Job], None]) -> None:
+        try:
+            work(job)
+        except Exception:
+            log.exception("job %s: unexpected error", job.id)
+        finally:
+            with self._busy_lock:
+                self._busy.discard(job.id)
+            self._wake.set()

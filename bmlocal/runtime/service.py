@@ -1,0 +1,98 @@
+"""The five training-job operations, in plain arguments and records."""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bmlocal.errors import ApiError
+from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.layout import JobDir
+from bmlocal.runtime.pools import Pools
+from bmlocal.runtime.resources import Allocator, Request
+from bmlocal.runtime.scheduler import Scheduler
+from bmlocal.runtime.spec import JobSpec
+from bmlocal.runtime.status import Status
+from bmlocal.runtime.storage.staging import remove_tree
+from bmlocal.runtime.store import Job, Store
+
+LIST_LIMIT = 100
+
+
+@dataclass
+class JobService:
+    store: Store
+    scheduler: Scheduler
+    allocator: Allocator
+    pools: Pools
+    clock: Clock
+    data_dir: Path
+    max_jobs_per_project: int | None
+    runs_ccr: bool  # whether CCR jobs can run (a container executor, or --executor process)
+
+    def create(self, spec: JobSpec) -> int:
+        job_id = self.store.create(spec, self.clock.now(), self.max_jobs_per_project,
+                                   last_check=lambda: self._check_runnable(spec))
+        self.scheduler.wake()
+        return job_id
+
+    def _check_runnable(self, spec: JobSpec) -> None:
+        """What the spec's rules cannot see: this machine, the quotas, the executor."""
+        req = Request.of(0, spec, self.pools)
+        if self.allocator.never_fits(req):
+            if req.gpu_total > len(self.allocator.gpus):
+                raise ApiError(406104)
+            if req.kind == "cpu":
+                raise ApiError(406101)
+            raise ApiError(406008, "[gpu] quota exceeded")
+        if spec.env_type == "CCR" and not self.runs_ccr:
+            raise ApiError(406034, "training environment error: CCR jobs need a Docker "
+                                   "engine (or a server started with --executor process)")
+
+    def stop(self, project: str, job_id: int) -> None:
+        job = self._job(project, job_id)
+        if job.status.is_terminal():
+            raise ApiError(406027)
+        if job.status == Status.PENDING:
+            moved = self.store.move(job.id, Status.PENDING, Status.STOPPED, when_phase="queued",
+                                    end_time=self.clock.now(), status_reason="stopped by user")
+            if moved:
+                return
+        current = self._job(project, job_id)
+        if current.status.is_terminal():
+            return
+        self.store.request_end(job.id, current.status, Status.STOPPED, "stopped by user")
+        self.scheduler.wake()
+
+    def delete(self, project: str, job_id: int) -> None:
+        job = self._job(project, job_id)
+        if not job.status.is_terminal() or not self.store.delete(job.id):
+            raise ApiError(406014)
+        remove_tree(JobDir.of(self.data_dir, job.id).root)
+
+    def page(self, project: str, start: int, num: int) -> tuple[int, list[Job]]:
+        return self.store.page(project, start, min(num, LIST_LIMIT))
+
+    def detail(self, project: str, job_id: int) -> Job:
+        return self._job(project, job_id)
+
+    def run_minutes(self, job: Job) -> int:
+        if job.start_time is None:
+            return 0
+        end = job.end_time if job.end_time is not None else self.clock.now()
+        return self.clock.whole_minutes(end - job.start_time)
+
+    def _job(self, project: str, job_id: int) -> Job:
+        job = self.store.get(job_id, project)
+        if job is None:
+            raise ApiError(406012)
+        return job
+
+    def log_file(self, project: str, job_id: int, name: str) -> Path | None:
+        logs = JobDir.of(self.data_dir, self._job(project, job_id).id).logs
+        return logs / name if name in self.log_names(logs) else None
+
+    @staticmethod
+    def log_names(logs: Path) -> list[str]:
+        return sorted(p.name for p in logs.glob("*.log")) if logs.exists() else []
+
+    def describe(self, job: Job) -> dict[str, Any]:
+        return {"logs": self.log_names(JobDir.of(self.data_dir, job.id).logs)}

@@ -1,0 +1,240 @@
+"""SQLite persistence: the only module that speaks SQL. Short transactions, parameters only."""
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from bmlocal.errors import ApiError
+from bmlocal.runtime.spec import JobSpec
+from bmlocal.runtime.status import Status, can_move
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project TEXT NOT NULL,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_reason TEXT NOT NULL DEFAULT '',
+    create_time REAL NOT NULL,
+    start_time REAL,
+    end_time REAL,
+    phase TEXT NOT NULL DEFAULT 'queued',
+    end_status TEXT,
+    stop_reason TEXT,
+    grant TEXT,
+    output_note TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_live_name ON jobs(project, name) WHERE deleted = 0;
+CREATE INDEX IF NOT EXISTS jobs_by_project ON jobs(project, deleted, id);
+CREATE INDEX IF NOT EXISTS jobs_active ON jobs(status) WHERE status IN ('PENDING', 'RUNNING');
+CREATE TABLE IF NOT EXISTS nodes (
+    job_id INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    handle TEXT NOT NULL,
+    exit_code INTEGER,
+    PRIMARY KEY (job_id, rank)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    digest TEXT PRIMARY KEY,
+    ak TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+"""
+
+COLUMNS = ("id, project, name, spec, status, status_reason, create_time, start_time, "
+           "end_time, phase, end_status, stop_reason, grant, output_note")
+
+
+@dataclass
+class Job:
+    id: int
+    project: str
+    name: str
+    spec: JobSpec
+    status: Status
+    status_reason: str
+    create_time: float
+    start_time: float | None
+    end_time: float | None
+    phase: str  # within PENDING: 'queued' or 'starting'
+    end_status: Status | None  # set once the runtime began ending the job: where it ends
+    stop_reason: str | None
+    grant: dict[str, Any] = field(default_factory=dict)
+    output_note: str | None = None
+
+
+def _job(row: tuple) -> Job:
+    (id_, project, name, spec, status, reason, created, started, ended, phase, end_status,
+     stop, grant, note) = row
+    return Job(id_, project, name, JobSpec.from_json(spec), Status(status), reason, created,
+               started, ended, phase, Status(end_status) if end_status else None, stop,
+               json.loads(grant) if grant else {}, note)
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._db().executescript(SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # --- jobs -------------------------------------------------------------------------
+
+    def create(self, spec: JobSpec, now: float, max_jobs: int | None,
+               last_check: Callable[[], None] = lambda: None) -> int:
+        """Insert a PENDING job; 406026 for a live name, 406035 past the project's quota,
+        then whatever `last_check` raises, all in one transaction."""
+        with self._tx() as db:
+            taken = db.execute("SELECT 1 FROM jobs WHERE project=? AND name=? AND deleted=0",
+                               (spec.project, spec.name)).fetchone()
+            if taken:
+                raise ApiError(406026)
+            if max_jobs is not None:
+                (count,) = db.execute("SELECT COUNT(*) FROM jobs WHERE project=? AND deleted=0",
+                                      (spec.project,)).fetchone()
+                if count >= max_jobs:
+                    raise ApiError(406035)
+            last_check()
+            try:
+                cursor = db.execute(
+                    "INSERT INTO jobs (project, name, spec, status, create_time) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (spec.project, spec.name, spec.to_json(), Status.PENDING.value, now))
+            except sqlite3.IntegrityError:
+                raise ApiError(406026) from None
+            return int(cursor.lastrowid)
+
+    def get(self, job_id: int, project: str | None = None) -> Job | None:
+        sql = f"SELECT {COLUMNS} FROM jobs WHERE id=? AND deleted=0"
+        args: tuple = (job_id,)
+        if project is not None:
+            sql += " AND project=?"
+            args += (project,)
+        row = self._db().execute(sql, args).fetchone()
+        return _job(row) if row else None
+
+    def page(self, project: str, start: int, num: int) -> tuple[int, list[Job]]:
+        db = self._db()
+        (total,) = db.execute("SELECT COUNT(*) FROM jobs WHERE project=? AND deleted=0",
+                              (project,)).fetchone()
+        rows = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE project=? AND deleted=0 "
+                          "ORDER BY id DESC LIMIT ? OFFSET ?", (project, num, start)).fetchall()
+        return total, [_job(r) for r in rows]
+
+    def active(self) -> list[Job]:
+        """PENDING and RUNNING jobs, oldest first."""
+        rows = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE status IN "
+                                  "('PENDING', 'RUNNING') ORDER BY id").fetchall()
+        return [_job(r) for r in rows]
+
+    def count_active(self, project: str) -> int:
+        (n,) = self._db().execute("SELECT COUNT(*) FROM jobs WHERE project=? AND status IN "
+                                  "('PENDING', 'RUNNING')", (project,)).fetchone()
+        return int(n)
+
+    def move(self, job_id: int, old: Status, new: Status, when_phase: str | None = None,
+             **values: Any) -> bool:
+        """Move a job from `old` (and `when_phase`, if given) to `new`; False if another
+        actor won."""
+        if not can_move(old, new):
+            raise ValueError(f"{old.value} -> {new.value} is not an allowed transition")
+        sets, args = self._assignments({"status": new.value, **values})
+        sql = f"UPDATE jobs SET {sets} WHERE id=? AND status=?"
+        args += [job_id, old.value]
+        if when_phase is not None:
+            sql += " AND phase=?"
+            args.append(when_phase)
+        with self._tx() as db:
+            return db.execute(sql, args).rowcount == 1
+
+    def update(self, job_id: int, status: Status, **values: Any) -> bool:
+        """Set fields of a job that is still in `status`."""
+        sets, args = self._assignments(values)
+        with self._tx() as db:
+            cursor = db.execute(f"UPDATE jobs SET {sets} WHERE id=? AND status=?",
+                                (*args, job_id, status.value))
+            return cursor.rowcount == 1
+
+    def request_end(self, job_id: int, status: Status, end_status: Status, reason: str) -> bool:
+        """Record that a job in `status` is being ended, and how; False if it already was."""
+        with self._tx() as db:
+            cursor = db.execute("UPDATE jobs SET end_status=?, stop_reason=? WHERE id=? AND "
+                                "status=? AND end_status IS NULL",
+                                (end_status.value, reason, job_id, status.value))
+            return cursor.rowcount == 1
+
+    def delete(self, job_id: int) -> bool:
+        """Soft-delete an ended job; False if it is not ended (or already gone)."""
+        with self._tx() as db:
+            cursor = db.execute("UPDATE jobs SET deleted=1 WHERE id=? AND deleted=0 AND status "
+                                "IN ('SUCCESSED', 'FAILED', 'STOPPED')", (job_id,))
+            return cursor.rowcount == 1
+
+    ALLOWED_FIELDS = frozenset({"status", "status_reason", "start_time", "end_time", "phase",
+                                "end_status", "stop_reason", "grant", "output_note"})
+
+    def _assignments(self, values: dict[str, Any]) -> tuple[str, list[Any]]:
+        unknown = set(values) - self.ALLOWED_FIELDS
+        if unknown:
+            raise ValueError(f"unknown job fields {sorted(unknown)}")
+        args = [json.dumps(v) if k == "grant" else v.value if isinstance(v, Status) else v
+                for k, v in values.items()]
+        return ", ".join(f"{k}=?" for k in values), args
+
+    # --- nodes ------------------------------------------------------------------------
+
+    def save_node(self, job_id: int, rank: int, handle: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO nodes (job_id, rank, handle) VALUES (?, ?, ?)",
+                       (job_id, rank, json.dumps(handle)))
+
+    def nodes(self, job_id: int) -> list[tuple[int, dict[str, Any], int | None]]:
+        rows = self._db().execute("SELECT rank, handle, exit_code FROM nodes WHERE job_id=? "
+                                  "ORDER BY rank", (job_id,)).fetchall()
+        return [(rank, json.loads(handle), code) for rank, handle, code in rows]
+
+    def set_exit(self, job_id: int, rank: int, code: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE nodes SET exit_code=? WHERE job_id=? AND rank=?",
+                       (code, job_id, rank))
+
+    def forget_nodes(self, job_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM nodes WHERE job_id=?", (job_id,))
+
+    # --- tokens -----------------------------------------------------------------------
+
+    def save_token(self, digest: str, ak: str, expires: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO tokens (digest, ak, expires) VALUES (?, ?, ?)",
+                       (digest, ak, expires))
+
+    def token(self, digest: str) -> tuple[str, float] | None:
+        row = self._db().execute("SELECT ak, expires FROM tokens WHERE digest=?",
+                                 (digest,)).fetchone()
+        return (row[0], row[1]) if row else None

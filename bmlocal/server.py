@@ -1,0 +1,96 @@
+"""Assembling the server from its settings, and serving it with waitress."""
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+
+from flask import Flask
+from waitress.server import create_server
+
+from bmlocal.api.app import create_app
+from bmlocal.api.auth import Auth
+from bmlocal.api.validation import CreateValidator
+from bmlocal.config import ConfigError, Settings
+from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.executors.process import ProcessExecutor
+from bmlocal.runtime.executors.select import Executors
+from bmlocal.runtime.gpus import inventory
+from bmlocal.runtime.pools import Pools, public_pools, user_pools
+from bmlocal.runtime.resources import Allocator, Quotas
+from bmlocal.runtime.runner import Runner
+from bmlocal.runtime.scheduler import Scheduler
+from bmlocal.runtime.service import JobService
+from bmlocal.runtime.storage.base import Storage
+from bmlocal.runtime.storage.localbos import LocalBosStorage
+from bmlocal.runtime.storage.pfs import PfsStorage
+from bmlocal.runtime.store import Store
+
+log = logging.getLogger("bmlocal")
+
+
+@dataclass
+class Runtime:
+    app: Flask
+    scheduler: Scheduler
+    service: JobService
+
+
+def build(settings: Settings) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.pfs.mkdir(parents=True, exist_ok=True)
+    settings.bos.mkdir(parents=True, exist_ok=True)
+    clock = Clock(settings.hour_seconds)
+    store = Store(settings.data_dir / "bmlocal.db")
+    gpus = inventory(settings.table)
+    pools = Pools(public_pools(len(gpus.devices), gpus.gpu_type)
+                  + user_pools(settings.table.get("pools", [])))
+    allocator = Allocator(list(gpus.devices), cpu_slots(settings), quotas(settings))
+    executors = Executors(ProcessExecutor(), None)
+    storages: dict[str, Storage] = {"PFS": PfsStorage(settings.pfs),
+                                    "BOS": LocalBosStorage(settings.bos)}
+    runner = Runner(store, executors, storages, settings.data_dir, clock,
+                    settings.grace_seconds, allocator.release)
+    scheduler = Scheduler(store, runner, executors, allocator, pools, clock,
+                          settings.grace_seconds)
+    service = JobService(store, scheduler, allocator, pools, clock, settings.data_dir,
+                         settings.max_jobs_per_project,
+                         runs_ccr=settings.executor == "process")
+    auth = Auth(settings.credentials, store, clock, settings.token_ttl_seconds)
+    app = create_app(service, auth, CreateValidator(storages, pools.find))
+    return Runtime(app, scheduler, service)
+
+
+def cpu_slots(settings: Settings) -> int:
+    return int(settings.table.get("scheduler", {}).get("cpu_slots", 8))
+
+
+def quotas(settings: Settings) -> Quotas:
+    table = settings.table.get("quotas", {})
+    return Quotas(table.get("max_running_jobs_per_project"), table.get("max_gpus_per_project"))
+
+
+def serve(settings: Settings) -> None:
+    """Adopt what an earlier run left, then answer requests until SIGTERM or SIGINT."""
+    runtime = build(settings)
+    runtime.scheduler.recover()
+    runtime.scheduler.start()
+    server = create_server(runtime.app, host=settings.host, port=settings.port,
+                           threads=settings.threads, clear_untrusted_proxy_headers=True)
+    done = threading.Event()
+
+    def shutdown(signum: int, _frame: object) -> None:
+        log.info("signal %s: shutting down; running jobs go on and are adopted at next start",
+                 signum)
+        done.set()
+        server.close()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    log.info("bmlocal serving on http://%s:%s (data dir %s)", settings.host,
+             server.effective_port, settings.data_dir)
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not done.is_set():
+            raise
+    runtime.scheduler.shutdown()

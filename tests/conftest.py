@@ -1,0 +1,45 @@
+import os
+import signal
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from tests.support.server import Server
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def make(**options) -> Server:
+        server = Server(tmp_path / f"s{len(started)}", **options).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+        for pid in leftover_pids(server.data_dir):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def server(make_server: Callable[..., Server]) -> Server:
+    return make_server()
+
+
+def leftover_pids(data_dir: Path) -> list[int]:
+    """Job processes still running: a working directory or argument inside its job dirs."""
+    jobs, found = str(data_dir / "jobs"), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if jobs in cmdline or cwd.startswith(jobs):
+            found.append(int(entry.name))
+    return found
