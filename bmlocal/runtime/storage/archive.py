@@ -22,9 +22,17 @@ def unpack(archive: Path, target: Path) -> None:
             _unzip(archive, target)
         else:
             with tarfile.open(archive) as tar:
-                tar.extractall(target, filter="data")
+                tar.extractall(target, filter=_refuse_absolute)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         raise PathError(f"cannot unpack {archive.name}: {exc}") from exc
+
+
+def _refuse_absolute(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """The 'data' filter (no links out, no devices, no '..'), and absolute names refused
+    rather than silently made relative."""
+    if member.name.startswith("/"):
+        raise PathError(f"archive member {member.name!r} is absolute")
+    return tarfile.data_filter(member, dest)
 
 
 def _unzip(archive: Path, target: Path) -> None:

@@ -1,0 +1,66 @@
+"""`make demo`: start bmlocal on its embedded defaults, run the example job, show outputs."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from bmlocal.cli import Client, follow
+
+HERE = Path(__file__).parent
+DATA = Path(os.environ.get("BMLOCAL_DATA_DIR", ".bmlocal")).absolute()
+PORT = int(os.environ.get("BMLOCAL_PORT", "8765"))
+URL = f"http://127.0.0.1:{PORT}"
+
+
+def start_server() -> subprocess.Popen:
+    DATA.mkdir(parents=True, exist_ok=True)
+    log = open(DATA / "server.log", "ab")
+    print(f"demo: starting bmlocal on {URL}, data in {DATA}, server log {log.name}")
+    server = subprocess.Popen([sys.executable, "-m", "bmlocal.cli", "serve",
+                               "--port", str(PORT), "--data-dir", str(DATA)],
+                              stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(200):
+        if server.poll() is not None:
+            sys.exit(f"demo: the server exited with {server.returncode}")
+        try:
+            requests.get(f"{URL}/openapi.json", timeout=1)
+            return server
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    server.kill()
+    sys.exit("demo: the server did not answer")
+
+
+def main() -> int:
+    code = DATA / "pfs" / "examples" / "ddp"
+    shutil.rmtree(code, ignore_errors=True)
+    shutil.copytree(HERE / "ddp", code)
+    job = json.loads((HERE / "demo-job.json").read_text())
+    job["name"] = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    job["train_config"]["output_path"] = f"/outputs/{job['name']}"
+    server = start_server()
+    try:
+        client = Client(URL, "local")
+        job_id = int(client.call("create", job))
+        print(f"demo: job {job_id} created: {job['resource_config']['node_count']} nodes, "
+              f"{job['train_config']['distribute_strategy']}", flush=True)
+        status = follow(client, job_id, job["prjId"])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    outputs = DATA / "pfs" / job["train_config"]["output_path"].lstrip("/")
+    print(f"demo: outputs in {outputs}:")
+    for path in sorted(outputs.rglob("*")):
+        if path.is_file():
+            print(f"  {path.relative_to(outputs)}  ({path.stat().st_size} bytes)")
+    return 0 if status == "SUCCESSED" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
