@@ -44,7 +44,9 @@ def build(settings: Settings) -> Runtime:
     gpus = inventory(settings.table)
     pools = Pools(public_pools(len(gpus.devices), gpus.gpu_type)
                   + user_pools(settings.table.get("pools", [])))
-    allocator = Allocator(list(gpus.devices), cpu_slots(settings), quotas(settings))
+    scheduling = settings.table.get("scheduler", {})
+    allocator = Allocator(list(gpus.devices), int(scheduling.get("cpu_slots", 8)),
+                          quotas(settings), int(scheduling.get("max_passes", 4)))
     executors = Executors(ProcessExecutor(), None)
     storages: dict[str, Storage] = {"PFS": PfsStorage(settings.pfs),
                                     "BOS": LocalBosStorage(settings.bos)}
@@ -58,10 +60,6 @@ def build(settings: Settings) -> Runtime:
     auth = Auth(settings.credentials, store, clock, settings.token_ttl_seconds)
     app = create_app(service, auth, CreateValidator(storages, pools.find))
     return Runtime(app, scheduler, service)
-
-
-def cpu_slots(settings: Settings) -> int:
-    return int(settings.table.get("scheduler", {}).get("cpu_slots", 8))
 
 
 def quotas(settings: Settings) -> Quotas:

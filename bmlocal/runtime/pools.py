@@ -15,10 +15,11 @@ class Pool:
     cpus_per_node: int
     memory_gb: int
     gpu_type: str = ""
+    gpu_pool: bool = False  # a GPU pool even on a machine whose inventory is empty
 
     @property
     def uses_gpus(self) -> bool:
-        return self.gpus_per_node > 0
+        return self.gpu_pool or self.gpus_per_node > 0
 
 
 def machine_memory_gb() -> int:
@@ -28,8 +29,8 @@ def machine_memory_gb() -> int:
 def public_pools(gpu_count: int, gpu_type: str) -> list[Pool]:
     cores, memory = os.cpu_count() or 1, machine_memory_gb()
     return [
-        Pool("GPU_V100", "PUBLIC", 4, gpu_count, cores, memory, gpu_type or "V100"),
-        Pool("GPU_P4", "PUBLIC", 4, gpu_count, cores, memory, gpu_type or "P4"),
+        Pool("GPU_V100", "PUBLIC", 4, gpu_count, cores, memory, gpu_type or "V100", True),
+        Pool("GPU_P4", "PUBLIC", 4, gpu_count, cores, memory, gpu_type or "P4", True),
         Pool("CPU_4C_16G", "PUBLIC", 4, 0, 4, 16),
         Pool("CPU_16C_64G", "PUBLIC", 4, 0, 16, 64),
     ]

@@ -79,11 +79,21 @@ class Allocator:
             self._held.pop(job_id, None)
             self._passes.pop(job_id, None)
 
-    def admit(self, waiting: list[Request]) -> list[tuple[Request, dict[str, Any]]]:
-        """Grants for the waiting jobs (oldest first) that may start now."""
-        granted = []
+    def has_free(self) -> bool:
+        """Whether any GPU or CPU slot is free: else no waiting job can start."""
         with self._lock:
-            barred: set[str] = set()
+            used_slots = sum(len(g["nodes"]) for _, g in self._held.values()
+                             if not g["gpu_num"])
+            return used_slots < self.cpu_slots or len(self._gpus_in_use()) < len(self.gpus)
+
+    def admit(self, waiting: list[Request], barred: set[str] | None = None
+              ) -> list[tuple[Request, dict[str, Any]]]:
+        """Grants for the waiting jobs (oldest first) that may start now. `barred` carries
+        the kinds of resource held back for a starving job from one page of the queue to
+        the next."""
+        granted = []
+        barred = set() if barred is None else barred
+        with self._lock:
             blocked: list[Request] = []
             for req in waiting:
                 grant = None if req.kind in barred else self._try(req)

@@ -7,6 +7,7 @@ from typing import Callable
 
 from bmlocal.launchers import node_command
 from bmlocal.launchers.base import Topology
+from bmlocal.runtime import rdma
 from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.environment import job_variables
 from bmlocal.runtime.executors.base import Executor, JobPaths, NodeSpec
@@ -65,27 +66,46 @@ class Runner:
             self.event(job, f"CCR image {job.spec.image}:{job.spec.tag} is not used: the "
                             "server runs with --executor process, so the job runs on the host")
         master_port, aux_port = free_ports(2)
-        for rank in range(job.spec.node_count):
-            self._start_node(job, executor, paths, rank, master_port, aux_port)
+        ib = self._rdma(job)
+        try:
+            for rank in range(job.spec.node_count):
+                self._start_node(job, executor, paths, rank, (master_port, aux_port), ib)
+        except Exception as exc:  # an engine error, an image that cannot be had, ...
+            log.warning("job %s: start failed: %s", job.id, exc)
+            self.event(job, f"could not start: {exc}")
+            self.abandon_nodes(job)
+            self.fail_start(job, f"could not start: {exc}")
+            return
         now = self.clock.now()
         if self.store.move(job.id, Status.PENDING, Status.RUNNING, start_time=now,
                            phase="running"):
             self.event(job, f"RUNNING: {job.spec.node_count} node(s) on {executor.name}")
 
+    def _rdma(self, job: Job) -> list[str] | None:
+        """InfiniBand devices for a job that asks for RDMA; None when it does not."""
+        if not job.spec.rdma:
+            return None
+        found = rdma.devices()
+        self.event(job, f"RDMA: {len(found)} InfiniBand device(s) passed to the job" if found
+                   else "RDMA was asked for but this machine has no InfiniBand device "
+                        "(/dev/infiniband): the job runs over TCP")
+        return found
+
     def _start_node(self, job: Job, executor: Executor, paths: JobPaths, rank: int,
-                    master_port: int, aux_port: int) -> None:
+                    ports: tuple[int, int], ib: list[str] | None) -> None:
         jd = self.job_dir(job)
         view = executor.view(paths)
         gpus = tuple(job.grant.get("nodes", [[]] * job.spec.node_count)[rank])
-        topo = Topology(job.id, job.spec.node_count, rank, gpus, "127.0.0.1", master_port,
-                        aux_port, view.logs, executor.python)
+        topo = Topology(job.id, job.spec.node_count, rank, gpus, "127.0.0.1", ports[0],
+                        ports[1], view.logs, executor.python)
         command = node_command(job.spec.distribute_strategy, job.spec.start_cmd, topo)
-        env = {**executor.base_env(), **job_variables(job, topo, view), **command.env}
+        env = {**executor.base_env(), **job_variables(job, topo, view),
+               **(rdma.nccl_env(ib) if ib is not None else {}), **command.env}
         spec = NodeSpec(job.id, rank, command.argv, env, paths, jd.node_log(rank),
                         jd.node_state(rank), self.grace, image=self._image(job),
                         cpus=job.grant.get("cpu_num"), memory_gb=job.grant.get("memory"),
-                        gpus=gpus, labels={"bmlocal.job": str(job.id),
-                                           "bmlocal.node": str(rank)})
+                        gpus=gpus, devices=tuple(ib or ()),
+                        labels={"bmlocal.job": str(job.id), "bmlocal.node": str(rank)})
         self.store.save_node(job.id, rank, executor.start(spec))
 
     @staticmethod
@@ -118,6 +138,16 @@ class Runner:
             remove_tree(dest)
         stage_in(storage, path, dest, read_only=read_only)
 
+    def abandon_nodes(self, job: Job) -> None:
+        """Kill whatever nodes of a start that did not complete began, and forget them."""
+        for _, handle, _ in self.store.nodes(job.id):
+            executor = self.executors.for_handle(handle)
+            executor.kill(handle)
+            while executor.poll(handle) is None:
+                time.sleep(0.05)
+            executor.release(handle)
+        self.store.forget_nodes(job.id)
+
     def _stop_requested(self, job: Job) -> bool:
         current = self.store.get(job.id)
         if current is None or current.end_status is None:
@@ -137,6 +167,9 @@ class Runner:
 
     def finish(self, job: Job, status: Status, reason: str) -> None:
         """Copy logs out, sync outputs, and move the job to where it ends."""
+        current = self.store.get(job.id)
+        if current is None or current.status != Status.RUNNING:
+            return  # finished already, seen by a pass that read the job before it ended
         self.on_release(job.id)
         for _, handle, _ in self.store.nodes(job.id):
             self.executors.for_handle(handle).release(handle)

@@ -24,6 +24,8 @@ from bmlocal.runtime.store import Job, Store
 
 log = logging.getLogger("bmlocal.scheduler")
 KILL_MARGIN_SECONDS = 5.0
+QUEUE_PAGE = 256
+ADMIT_EVERY_SECONDS = 1.0  # a safety net: admission also runs whenever something changed
 
 
 class Scheduler:
@@ -43,6 +45,8 @@ class Scheduler:
         self._busy_lock = threading.Lock()
         self._stopping: dict[int, float] = {}  # job -> when SIGTERM was sent
         self._wake = threading.Event()
+        self._admit_needed = True
+        self._last_admit = 0.0
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -50,7 +54,7 @@ class Scheduler:
 
     def recover(self) -> None:
         """Adopt what an earlier server left running; call before serving requests."""
-        for job in self.store.active():
+        for job in self.store.running():
             if job.status == Status.RUNNING:
                 self.allocator.reserve(job.id, job.project, job.grant)
                 for _, handle, code in self.store.nodes(job.id):
@@ -61,13 +65,7 @@ class Scheduler:
 
     def _undo_start(self, job: Job) -> None:
         """A start cut short by a crash: end whatever nodes began, queue the job again."""
-        for _, handle, _ in self.store.nodes(job.id):
-            executor = self.executors.for_handle(handle)
-            executor.kill(handle)
-            while executor.poll(handle) is None:
-                time.sleep(0.05)
-            executor.release(handle)
-        self.store.forget_nodes(job.id)
+        self.runner.abandon_nodes(job)
         if job.end_status is not None:
             self.store.move(job.id, Status.PENDING, Status.STOPPED, end_time=self.clock.now(),
                             status_reason=job.stop_reason or "stopped by user")
@@ -87,7 +85,9 @@ class Scheduler:
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=False)
 
-    def wake(self) -> None:
+    def wake(self, admit: bool = True) -> None:
+        if admit:
+            self._admit_needed = True
         self._wake.set()
 
     def _loop(self) -> None:
@@ -102,15 +102,25 @@ class Scheduler:
     # --- one pass ----------------------------------------------------------------------
 
     def step(self) -> None:
-        active = self.store.active()
-        queued = [j for j in active if j.status == Status.PENDING and j.phase == "queued"]
-        if queued:
-            self.admit(queued)
-        for job in active:
+        now = time.monotonic()
+        if self._admit_needed or now - self._last_admit > ADMIT_EVERY_SECONDS:
+            self._admit_needed, self._last_admit = False, now
+            self.admit_waiting()
+        for job in self.store.running():
             if job.status == Status.RUNNING and not self._is_busy(job.id):
                 self.watch(job)
 
-    def admit(self, queued: list[Job]) -> None:
+    def admit_waiting(self) -> None:
+        """Walk the queue in submission order, a page at a time, while anything is free."""
+        after, barred = 0, set()
+        while self.allocator.has_free():
+            page = self.store.queued(after, QUEUE_PAGE)
+            if not page:
+                return
+            self.admit(page, barred)
+            after = page[-1].id
+
+    def admit(self, queued: list[Job], barred: set[str]) -> None:
         by_id = {job.id: job for job in queued}
         requests = []
         for job in queued:
@@ -118,7 +128,7 @@ class Scheduler:
                 requests.append(Request.of(job.id, job.spec, self.pools))
             except ApiError:
                 self.runner.fail_start(job, "its resource pool is no longer configured")
-        for request, grant in self.allocator.admit(requests):
+        for request, grant in self.allocator.admit(requests, barred):
             job = by_id[request.job_id]
             if self.store.update(job.id, Status.PENDING, phase="starting", grant=grant):
                 job.phase, job.grant = "starting", grant
@@ -208,4 +218,4 @@ class Scheduler:
         finally:
             with self._busy_lock:
                 self._busy.discard(job.id)
-            self._wake.set()
+            self.wake()

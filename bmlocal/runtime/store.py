@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_live_name ON jobs(project, name) WHERE deleted = 0;
 CREATE INDEX IF NOT EXISTS jobs_by_project ON jobs(project, deleted, id);
-CREATE INDEX IF NOT EXISTS jobs_active ON jobs(status) WHERE status IN ('PENDING', 'RUNNING');
+CREATE INDEX IF NOT EXISTS jobs_active ON jobs(status, phase, id)
+    WHERE status IN ('PENDING', 'RUNNING');
 CREATE TABLE IF NOT EXISTS nodes (
     job_id INTEGER NOT NULL,
     rank INTEGER NOT NULL,
@@ -146,16 +147,19 @@ class Store:
                           "ORDER BY id DESC LIMIT ? OFFSET ?", (project, num, start)).fetchall()
         return total, [_job(r) for r in rows]
 
-    def active(self) -> list[Job]:
-        """PENDING and RUNNING jobs, oldest first."""
-        rows = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE status IN "
-                                  "('PENDING', 'RUNNING') ORDER BY id").fetchall()
+    def running(self) -> list[Job]:
+        """RUNNING jobs and PENDING ones whose start began, oldest first."""
+        rows = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE status='RUNNING' OR "
+                                  "(status='PENDING' AND phase='starting') ORDER BY id"
+                                  ).fetchall()
         return [_job(r) for r in rows]
 
-    def count_active(self, project: str) -> int:
-        (n,) = self._db().execute("SELECT COUNT(*) FROM jobs WHERE project=? AND status IN "
-                                  "('PENDING', 'RUNNING')", (project,)).fetchone()
-        return int(n)
+    def queued(self, after_id: int, limit: int) -> list[Job]:
+        """Waiting jobs in submission order, a page at a time."""
+        rows = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE status='PENDING' AND "
+                                  "phase='queued' AND id>? ORDER BY id LIMIT ?",
+                                  (after_id, limit)).fetchall()
+        return [_job(r) for r in rows]
 
     def move(self, job_id: int, old: Status, new: Status, when_phase: str | None = None,
              **values: Any) -> bool:

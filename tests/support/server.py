@@ -152,11 +152,11 @@ class Server:
         return self.ok("detail", {"id": job_id, "prjId": project})
 
     def wait(self, job_id: int, statuses: set[str] | str = frozenset(TERMINAL),
-             timeout: float = 60) -> dict[str, Any]:
+             timeout: float = 60, project: str = "p1") -> dict[str, Any]:
         wanted = {statuses} if isinstance(statuses, str) else set(statuses)
         deadline = time.monotonic() + timeout
         while True:
-            info = self.detail(job_id)
+            info = self.detail(job_id, project)
             if info["train_status"] in wanted:
                 return info
             if time.monotonic() > deadline:

@@ -31,6 +31,7 @@ class NodeSpec:
     cpus: float | None = None
     memory_gb: int | None = None
     gpus: tuple[int, ...] = ()
+    devices: tuple[str, ...] = ()  # host device files to pass in (InfiniBand)
     labels: dict[str, str] = field(default_factory=dict)
 
 

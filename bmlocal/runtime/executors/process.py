@@ -1,5 +1,6 @@
 """Nodes as process groups on this machine, each under its own supervisor."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -9,6 +10,16 @@ from bmlocal.runtime.executors import proc
 from bmlocal.runtime.executors.base import NODE_LOST, Handle, JobPaths, NodeSpec
 from bmlocal.runtime.environment import host_environment
 from bmlocal.runtime.executors.supervisor import write_json
+
+
+def cpu_set(cpus: float | None, spread: int) -> list[int] | None:
+    """The cores a node with a cap of `cpus` may use, rotated so that nodes spread out;
+    None when the cap is no smaller than the machine."""
+    cores = sorted(os.sched_getaffinity(0))
+    if not cpus or cpus >= len(cores):
+        return None
+    count = max(1, int(cpus))
+    return sorted(cores[(spread + i) % len(cores)] for i in range(count))
 
 
 class ProcessExecutor:
@@ -30,7 +41,8 @@ class ProcessExecutor:
             (spec.state_dir / stale).unlink(missing_ok=True)
         write_json(spec.state_dir / "node.json", {
             "argv": spec.argv, "env": spec.env, "cwd": spec.host_paths.code,
-            "log_path": str(spec.log_path), "grace": spec.grace})
+            "log_path": str(spec.log_path), "grace": spec.grace,
+            "cpu_set": cpu_set(spec.cpus, spec.job_id + spec.rank)})
         with open(spec.state_dir / "supervisor.err", "ab") as errors:
             supervisor = subprocess.Popen(
                 [sys.executable, "-m", "bmlocal.runtime.executors.supervisor",

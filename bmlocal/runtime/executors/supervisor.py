@@ -42,6 +42,8 @@ class Node:
         """Start the node's command; an exit code if it could not start."""
         if self.stop_deadline is not None:
             return 128 + signal.SIGTERM
+        if self.config.get("cpu_set"):
+            os.sched_setaffinity(0, self.config["cpu_set"])
         with open(self.config["log_path"], "ab", buffering=0) as log:
             try:
                 self.child = subprocess.Popen(
