@@ -51,9 +51,14 @@ def build(settings: Settings) -> Runtime:
     storages: dict[str, Storage] = {"PFS": PfsStorage(settings.pfs),
                                     "BOS": LocalBosStorage(settings.bos)}
     runner = Runner(store, executors, storages, settings.data_dir, clock,
-                    settings.grace_seconds, allocator.release)
+                    settings.grace_seconds, on_release=lambda job_id: release(job_id))
     scheduler = Scheduler(store, runner, executors, allocator, pools, clock,
                           settings.grace_seconds)
+
+    def release(job_id: int) -> None:
+        allocator.release(job_id)
+        scheduler.wake()
+
     service = JobService(store, scheduler, allocator, pools, clock, settings.data_dir,
                          settings.max_jobs_per_project,
                          runs_ccr=settings.executor == "process")

@@ -11,7 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from bmlocal.api.auth import Auth, TokenError
 from bmlocal.api.openapi import document
-from bmlocal.api.validation import CreateValidator, require_int, require_project
+from bmlocal.api.validation import (MAX_ROW_ID, CreateValidator, require_id, require_int,
+                                     require_project)
 from bmlocal.errors import ApiError
 from bmlocal.runtime.service import JobService
 from bmlocal.runtime.store import Job
@@ -45,11 +46,11 @@ def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> F
     log_ids = LogIds()
     handlers: dict[str, Callable[[dict[str, Any], str], Any]] = {
         "create": lambda body, project: service.create(validator.parse(body, project)),
-        "stop": lambda body, project: service.stop(project, require_int(body, "id")) or True,
-        "delete": lambda body, project: service.delete(project, require_int(body, "id")) or True,
+        "stop": lambda body, project: service.stop(project, require_id(body)) or True,
+        "delete": lambda body, project: service.delete(project, require_id(body)) or True,
         "list": lambda body, project: list_result(service, body, project),
         "detail": lambda body, project: detail(service, service.detail(
-            project, require_int(body, "id"))),
+            project, require_id(body))),
         "logs": lambda body, project: log_chunk(service, body, project),
     }
 
@@ -88,6 +89,8 @@ def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> F
     def http_error(exc: HTTPException) -> Response:
         log_id = log_ids()
         if exc.code == 413:
+            log.info("log_id=%s %r -> 406001 param[body] invalid (over %s bytes)", log_id,
+                     request.path, MAX_BODY)
             return reply({"error_code": 406001, "error_msg": "param[body] invalid",
                           "log_id": log_id})
         return unsupported(log_id)
@@ -103,6 +106,8 @@ def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> F
 
 
 def unsupported(log_id: int) -> Response:
+    log.info("log_id=%s %s %r -> 3 Unsupported openapi method", log_id, request.method,
+             request.path)
     return reply({"error_code": 3, "error_msg": "Unsupported openapi method",
                   "log_id": log_id}, 404)
 
@@ -110,7 +115,11 @@ def unsupported(log_id: int) -> Response:
 def json_body() -> Any:
     raw = request.get_data(cache=False)
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
+        # A lone surrogate ("\ud800") is valid JSON but no text: it could be neither stored
+        # nor answered, so the body is refused here (UnicodeEncodeError is a ValueError).
+        json.dumps(body, ensure_ascii=False).encode()
+        return body
     except (ValueError, RecursionError):
         raise ApiError(406001, "param[body] invalid") from None
 
@@ -122,7 +131,7 @@ def list_result(service: JobService, body: dict[str, Any], project: str) -> dict
         raise ApiError(406001, "param[start] invalid")
     if num < 0:
         raise ApiError(406001, "param[num] invalid")
-    total, jobs = service.page(project, start, num)
+    total, jobs = service.page(project, min(start, MAX_ROW_ID), num)
     return {"total": total, "items": [list_item(service, j) for j in jobs]}
 
 
@@ -174,7 +183,7 @@ def detail(service: JobService, job: Job) -> dict[str, Any]:
 
 def log_chunk(service: JobService, body: dict[str, Any], project: str) -> dict[str, Any]:
     """bmlocal's own extension: read a job's log files while it runs."""
-    job_id = require_int(body, "id")
+    job_id = require_id(body)
     offset = require_int(body, "offset", default=0)
     name = body.get("file", "node-0.log")
     if not isinstance(name, str) or offset < 0:
@@ -183,7 +192,7 @@ def log_chunk(service: JobService, body: dict[str, Any], project: str) -> dict[s
     content = b""
     if path is not None and path.exists():
         with open(path, "rb") as f:
-            f.seek(offset)
+            f.seek(min(offset, MAX_ROW_ID))
             content = f.read(LOG_CHUNK)
     return {"file": name, "offset": offset + len(content),
             "content": content.decode("utf-8", errors="replace")}

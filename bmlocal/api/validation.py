@@ -14,6 +14,7 @@ SOURCES = ("BOS", "PFS")
 STRATEGIES = ("Horovod", "PaddleFleet", "PytorchDDP")
 IMAGE = regex.compile(r"^/[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._/-]*$")
 MAX_STRING = 1024
+MAX_ROW_ID = (1 << 63) - 1  # SQLite's largest integer: no job id can lie beyond it
 
 # (section, field, type, required) in the order the contract lists them.
 FIELDS: list[tuple[str | None, str, type, bool]] = [
@@ -64,6 +65,14 @@ def require_int(body: Mapping[str, Any], field: str, default: int | None = None)
     if not is_int(value):
         raise invalid(field)
     return value
+
+
+def require_id(body: Mapping[str, Any]) -> int:
+    """The `id` of stop, delete, detail and logs; one outside SQLite's range is unknown."""
+    job_id = require_int(body, "id")
+    if not -MAX_ROW_ID - 1 <= job_id <= MAX_ROW_ID:
+        raise ApiError(406012)
+    return job_id
 
 
 def require_project(body: Any) -> str:

@@ -86,14 +86,11 @@ class Allocator:
                              if not g["gpu_num"])
             return used_slots < self.cpu_slots or len(self._gpus_in_use()) < len(self.gpus)
 
-    def admit(self, waiting: list[Request], barred: set[str] | None = None
-              ) -> list[tuple[Request, dict[str, Any]]]:
-        """Grants for the waiting jobs (oldest first) that may start now. `barred` carries
-        the kinds of resource held back for a starving job from one page of the queue to
-        the next."""
+    def admit(self, waiting: list[Request]) -> list[tuple[Request, dict[str, Any]]]:
+        """Grants for the waiting jobs (oldest first) that may start now."""
         granted = []
-        barred = set() if barred is None else barred
         with self._lock:
+            barred: set[str] = set()  # kinds held back for a job passed too often
             blocked: list[Request] = []
             for req in waiting:
                 grant = None if req.kind in barred else self._try(req)

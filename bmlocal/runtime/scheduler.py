@@ -24,14 +24,14 @@ from bmlocal.runtime.store import Job, Store
 
 log = logging.getLogger("bmlocal.scheduler")
 KILL_MARGIN_SECONDS = 5.0
-QUEUE_PAGE = 256
+QUEUE_WINDOW = 256  # waiting jobs of each pool considered per pass, oldest first
 ADMIT_EVERY_SECONDS = 1.0  # a safety net: admission also runs whenever something changed
 
 
 class Scheduler:
     def __init__(self, store: Store, runner: Runner, executors: Executors,
                  allocator: Allocator, pools: Pools, clock: Clock,
-                 grace: float, tick: float = 0.1, workers: int = 4) -> None:
+                 grace: float, tick: float = 0.05, workers: int = 4) -> None:
         self.store = store
         self.runner = runner
         self.executors = executors
@@ -111,16 +111,11 @@ class Scheduler:
                 self.watch(job)
 
     def admit_waiting(self) -> None:
-        """Walk the queue in submission order, a page at a time, while anything is free."""
-        after, barred = 0, set()
-        while self.allocator.has_free():
-            page = self.store.queued(after, QUEUE_PAGE)
-            if not page:
-                return
-            self.admit(page, barred)
-            after = page[-1].id
+        """Start what may start among the oldest waiting jobs of each pool."""
+        if self.allocator.has_free():
+            self.admit(self.store.queued(QUEUE_WINDOW))
 
-    def admit(self, queued: list[Job], barred: set[str]) -> None:
+    def admit(self, queued: list[Job]) -> None:
         by_id = {job.id: job for job in queued}
         requests = []
         for job in queued:
@@ -128,7 +123,7 @@ class Scheduler:
                 requests.append(Request.of(job.id, job.spec, self.pools))
             except ApiError:
                 self.runner.fail_start(job, "its resource pool is no longer configured")
-        for request, grant in self.allocator.admit(requests, barred):
+        for request, grant in self.allocator.admit(requests):
             job = by_id[request.job_id]
             if self.store.update(job.id, Status.PENDING, phase="starting", grant=grant):
                 job.phase, job.grant = "starting", grant

@@ -35,6 +35,10 @@ class JobSpec:
     rdma: bool = False
 
     @property
+    def pool_key(self) -> str:
+        return f"{self.resource_type}/{self.resource_name}"
+
+    @property
     def framework(self) -> str:
         return FRAMEWORKS.get(self.distribute_strategy or "", "")
 

@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     project TEXT NOT NULL,
     name TEXT NOT NULL,
+    pool TEXT NOT NULL,
     spec TEXT NOT NULL,
     status TEXT NOT NULL,
     status_reason TEXT NOT NULL DEFAULT '',
@@ -31,7 +32,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_live_name ON jobs(project, name) WHERE deleted = 0;
 CREATE INDEX IF NOT EXISTS jobs_by_project ON jobs(project, deleted, id);
-CREATE INDEX IF NOT EXISTS jobs_active ON jobs(status, phase, id)
+CREATE INDEX IF NOT EXISTS jobs_active ON jobs(status, phase, pool, id)
     WHERE status IN ('PENDING', 'RUNNING');
 CREATE TABLE IF NOT EXISTS nodes (
     job_id INTEGER NOT NULL,
@@ -123,9 +124,10 @@ class Store:
             last_check()
             try:
                 cursor = db.execute(
-                    "INSERT INTO jobs (project, name, spec, status, create_time) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (spec.project, spec.name, spec.to_json(), Status.PENDING.value, now))
+                    "INSERT INTO jobs (project, name, pool, spec, status, create_time) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (spec.project, spec.name, spec.pool_key, spec.to_json(),
+                     Status.PENDING.value, now))
             except sqlite3.IntegrityError:
                 raise ApiError(406026) from None
             return int(cursor.lastrowid)
@@ -154,12 +156,17 @@ class Store:
                                   ).fetchall()
         return [_job(r) for r in rows]
 
-    def queued(self, after_id: int, limit: int) -> list[Job]:
-        """Waiting jobs in submission order, a page at a time."""
-        rows = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE status='PENDING' AND "
-                                  "phase='queued' AND id>? ORDER BY id LIMIT ?",
-                                  (after_id, limit)).fetchall()
-        return [_job(r) for r in rows]
+    def queued(self, limit: int) -> list[Job]:
+        """The oldest `limit` waiting jobs of each pool, in submission order."""
+        db = self._db()
+        pools = [p for (p,) in db.execute("SELECT DISTINCT pool FROM jobs WHERE "
+                                          "status='PENDING' AND phase='queued'")]
+        rows = []
+        for pool in pools:
+            rows += db.execute(f"SELECT {COLUMNS} FROM jobs WHERE status='PENDING' AND "
+                               "phase='queued' AND pool=? ORDER BY id LIMIT ?",
+                               (pool, limit)).fetchall()
+        return sorted((_job(r) for r in rows), key=lambda job: job.id)
 
     def move(self, job_id: int, old: Status, new: Status, when_phase: str | None = None,
              **values: Any) -> bool:
