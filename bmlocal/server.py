@@ -1,5 +1,6 @@
 """Assembling the server from its settings, and serving it with waitress."""
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from bmlocal.api.auth import Auth
 from bmlocal.api.validation import CreateValidator
 from bmlocal.config import ConfigError, Settings
 from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.executors.docker import DockerExecutor, engine
 from bmlocal.runtime.executors.process import ProcessExecutor
 from bmlocal.runtime.executors.select import Executors
 from bmlocal.runtime.gpus import inventory
@@ -47,7 +49,7 @@ def build(settings: Settings) -> Runtime:
     scheduling = settings.table.get("scheduler", {})
     allocator = Allocator(list(gpus.devices), int(scheduling.get("cpu_slots", 8)),
                           quotas(settings), int(scheduling.get("max_passes", 4)))
-    executors = Executors(ProcessExecutor(), None)
+    executors = Executors(ProcessExecutor(), container_executor(settings))
     storages: dict[str, Storage] = {"PFS": PfsStorage(settings.pfs),
                                     "BOS": LocalBosStorage(settings.bos)}
     runner = Runner(store, executors, storages, settings.data_dir, clock,
@@ -61,10 +63,27 @@ def build(settings: Settings) -> Runtime:
 
     service = JobService(store, scheduler, allocator, pools, clock, settings.data_dir,
                          settings.max_jobs_per_project,
-                         runs_ccr=settings.executor == "process")
+                         runs_ccr=executors.container is not None or settings.executor == "process")
     auth = Auth(settings.credentials, store, clock, settings.token_ttl_seconds)
     app = create_app(service, auth, CreateValidator(storages, pools.find))
     return Runtime(app, scheduler, service)
+
+
+def container_executor(settings: Settings) -> DockerExecutor | None:
+    """Docker for CCR jobs: required with --executor docker, where it answers with auto."""
+    if settings.executor == "process":
+        return None
+    client = engine()
+    if client is None:
+        if settings.executor == "docker":
+            raise ConfigError("--executor docker, but no Docker engine answers at "
+                              f"{os.environ.get('DOCKER_HOST', 'the default socket')}")
+        log.info("no Docker engine answers: CCR jobs are refused (406034)")
+        return None
+    table = settings.table.get("docker", {})
+    return DockerExecutor(client, str(settings.data_dir), {str(k): str(v) for k, v in
+                                   table.get("registries", {}).items()},
+                          str(table.get("shm_size", "8g")))
 
 
 def quotas(settings: Settings) -> Quotas:

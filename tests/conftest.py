@@ -5,6 +5,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from bmlocal.runtime.executors.docker import engine
 from tests.support.server import Server
 
 
@@ -22,11 +23,22 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         server.stop()
         for pid in leftover_pids(server.data_dir):
             os.kill(pid, signal.SIGKILL)
+        for container in containers_of(server):
+            container.remove(force=True)
 
 
 @pytest.fixture
 def server(make_server: Callable[..., Server]) -> Server:
     return make_server()
+
+
+def containers_of(server: Server) -> list:
+    """The containers a server's Docker executor made (none where no engine answers)."""
+    client = engine()
+    if client is None:
+        return []
+    label = f"bmlocal.instance={server.data_dir}"
+    return client.containers.list(all=True, filters={"label": label})
 
 
 def leftover_pids(data_dir: Path) -> list[int]:

@@ -103,6 +103,7 @@ class Runner:
                **(rdma.nccl_env(ib) if ib is not None else {}), **command.env}
         spec = NodeSpec(job.id, rank, command.argv, env, paths, jd.node_log(rank),
                         jd.node_state(rank), self.grace, image=self._image(job),
+                        repository_id=job.spec.repository_id,
                         cpus=job.grant.get("cpu_num"), memory_gb=job.grant.get("memory"),
                         gpus=gpus, devices=tuple(ib or ()),
                         labels={"bmlocal.job": str(job.id), "bmlocal.node": str(rank)})

@@ -54,6 +54,7 @@ class Scheduler:
 
     def recover(self) -> None:
         """Adopt what an earlier server left running; call before serving requests."""
+        self._sweep()
         for job in self.store.running():
             if job.status == Status.RUNNING:
                 self.allocator.reserve(job.id, job.project, job.grant)
@@ -62,6 +63,16 @@ class Scheduler:
                         self.executors.for_handle(handle).adopt(handle)
             elif job.phase == "starting":
                 self._undo_start(job)
+
+    def _sweep(self) -> None:
+        """Remove containers that no stored node knows (a crash between start and save)."""
+        container = self.executors.container
+        if container is None:
+            return
+        known = {handle.get("id") for job in self.store.running()
+                 for _, handle, _ in self.store.nodes(job.id)}
+        for name in container.sweep({k for k in known if k}):
+            log.warning("removed orphan container %s", name)
 
     def _undo_start(self, job: Job) -> None:
         """A start cut short by a crash: end whatever nodes began, queue the job again."""

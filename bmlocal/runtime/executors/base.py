@@ -27,7 +27,8 @@ class NodeSpec:
     log_path: Path  # the node's stdout and stderr
     state_dir: Path  # the executor's own files for this node
     grace: float
-    image: str | None = None
+    image: str | None = None  # the spec's "/namespace/name:tag"
+    repository_id: str | None = None
     cpus: float | None = None
     memory_gb: int | None = None
     gpus: tuple[int, ...] = ()

@@ -1,0 +1,182 @@
+"""Nodes as Docker containers, through the Engine API (the `docker` SDK; DOCKER_HOST is
+honoured). One container per node, host networking, the /bml paths of the job-environment
+contract bind-mounted, the node's output written straight into its log file on the host."""
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import DeviceRequest
+
+from bmlocal.runtime.executors.base import NODE_LOST, Handle, JobPaths, NodeSpec
+
+log = logging.getLogger("bmlocal.docker")
+INSIDE = JobPaths("/bml/code", "/bml/output", "/bml/logs", "/bml/train", "/bml/eval")
+# The node's command, its output into the node's log file through the /bml/logs mount. A
+# SIGTERM (docker stop) is passed on to every process of the node's process group, and the
+# container lives on until the command has ended, so the whole grace period is the job's.
+WRAPPER = """
+"$@" >> "/bml/logs/node-$BML_NODE_RANK.log" 2>&1 &
+node=$!
+trap 'trap "" TERM; kill -TERM 0 2>/dev/null' TERM
+wait $node; code=$?
+while kill -0 $node 2>/dev/null; do wait $node; code=$?; done
+exit $code
+"""
+INSTANCE_LABEL = "bmlocal.instance"  # the server's data dir: servers may share an engine
+
+
+class ImageError(RuntimeError):
+    """The job's image cannot be had."""
+
+
+def engine() -> docker.DockerClient | None:
+    """A client of the engine at DOCKER_HOST (or the default socket), None if none answers."""
+    try:
+        client = docker.from_env(timeout=10)
+        client.ping()
+        return client
+    except DockerException:
+        return None
+
+
+def image_reference(image: str, repository_id: str | None, registries: dict[str, str]) -> str:
+    """`/ns/name:tag` as a local reference, under the registry of `repository_id` if any."""
+    local = image.lstrip("/")
+    registry = registries.get(repository_id or "")
+    return f"{registry.rstrip('/')}/{local}" if registry else local
+
+
+class DockerExecutor:
+    name = "docker"
+    python = "python"
+
+    def __init__(self, client: docker.DockerClient, instance: str,
+                 registries: dict[str, str], shm_size: str = "8g") -> None:
+        self.client = client
+        self.instance = instance
+        self.registries = registries
+        self.shm_size = shm_size
+        self._pull_lock = threading.Lock()
+
+    def view(self, host: JobPaths) -> JobPaths:
+        return JobPaths(INSIDE.code, INSIDE.output, INSIDE.logs,
+                        INSIDE.train if host.train else None,
+                        INSIDE.eval if host.eval else None)
+
+    def base_env(self) -> dict[str, str]:
+        return {"PYTHONUNBUFFERED": "1"}
+
+    def start(self, spec: NodeSpec) -> Handle:
+        if not spec.image:
+            raise ImageError("a container needs an image")
+        reference = image_reference(spec.image, spec.repository_id, self.registries)
+        self._ensure_image(reference, spec.repository_id, spec.log_path)
+        env = dict(spec.env)
+        if spec.gpus:  # the container sees only its GPUs, numbered from 0
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(spec.gpus)))
+        container = self.client.containers.run(
+            reference, ["/bin/sh", "-c", WRAPPER, "bmlocal-node", *spec.argv],
+            name=f"bmlocal-job{spec.job_id}-node{spec.rank}-{os.urandom(3).hex()}",
+            labels={**spec.labels, INSTANCE_LABEL: self.instance},
+            detach=True, init=True, network_mode="host", shm_size=self.shm_size,
+            working_dir=INSIDE.code, environment=env, user=f"{os.getuid()}:{os.getgid()}",
+            volumes=self._mounts(spec.host_paths), **self._limits(spec))
+        return {"kind": self.name, "id": container.id, "name": container.name}
+
+    def _ensure_image(self, reference: str, repository_id: str | None, log_path: Path) -> None:
+        with self._pull_lock:
+            try:
+                self.client.images.get(reference)
+                return
+            except ImageNotFound:
+                pass
+            if (repository_id or "") not in self.registries:
+                raise ImageError(f"image {reference} is not on this machine and no registry "
+                                 f"is configured for repository_id {repository_id!r}")
+            self._pull(reference, log_path)
+
+    def _pull(self, reference: str, log_path: Path) -> None:
+        name, _, tag = reference.rpartition(":")
+        with open(log_path, "a", encoding="utf-8") as out:
+            out.write(f"bmlocal: pulling {reference}\n")
+            try:
+                for event in self.client.api.pull(name, tag=tag, stream=True, decode=True):
+                    if "error" in event:
+                        raise ImageError(f"cannot pull {reference}: {event['error']}")
+                    out.write(f"bmlocal: {event.get('status', '')} "
+                              f"{event.get('progress', '')}\n".rstrip() + "\n")
+                    out.flush()
+            except APIError as exc:
+                raise ImageError(f"cannot pull {reference}: {exc.explanation}") from None
+
+    @staticmethod
+    def _mounts(host: JobPaths) -> dict[str, dict[str, str]]:
+        mounts = {host.code: {"bind": INSIDE.code, "mode": "rw"},
+                  host.output: {"bind": INSIDE.output, "mode": "rw"},
+                  host.logs: {"bind": INSIDE.logs, "mode": "rw"}}
+        if host.train:
+            mounts[host.train] = {"bind": INSIDE.train, "mode": "ro"}
+        if host.eval:
+            mounts[host.eval] = {"bind": INSIDE.eval, "mode": "ro"}
+        return mounts
+
+    @staticmethod
+    def _limits(spec: NodeSpec) -> dict[str, Any]:
+        limits: dict[str, Any] = {}
+        if spec.cpus:
+            limits["nano_cpus"] = int(min(spec.cpus, os.cpu_count() or 1) * 1e9)
+        if spec.memory_gb:
+            limits["mem_limit"] = f"{spec.memory_gb}g"
+        if spec.gpus:
+            limits["device_requests"] = [DeviceRequest(
+                device_ids=[str(g) for g in spec.gpus], capabilities=[["gpu"]])]
+        if spec.devices:
+            limits["devices"] = [f"{d}:{d}:rwm" for d in spec.devices]
+        return limits
+
+    def poll(self, handle: Handle) -> int | None:
+        try:
+            state = self.client.api.inspect_container(handle["id"])["State"]
+        except NotFound:
+            return NODE_LOST
+        if state["Status"] in ("created", "running", "restarting", "paused", "removing"):
+            return None
+        return int(state["ExitCode"])
+
+    def stop(self, handle: Handle, grace: float) -> None:
+        """`docker stop` in the background: SIGTERM now, SIGKILL after `grace`."""
+        def stop() -> None:
+            try:
+                self.client.api.stop(handle["id"], timeout=int(grace + 0.999))
+            except (NotFound, APIError) as exc:
+                log.info("stop %s: %s", handle["name"], exc)
+        threading.Thread(target=stop, name=f"stop-{handle['name']}", daemon=True).start()
+
+    def kill(self, handle: Handle) -> None:
+        try:
+            self.client.api.kill(handle["id"])
+        except (NotFound, APIError):
+            pass  # already gone or not running
+
+    def adopt(self, handle: Handle) -> None:
+        """Nothing to attach: the container runs on and is watched through the engine."""
+
+    def release(self, handle: Handle) -> None:
+        try:
+            self.client.api.remove_container(handle["id"], force=True)
+        except NotFound:
+            pass
+
+    def sweep(self, known: set[str]) -> list[str]:
+        """Remove containers labelled as bmlocal's that no stored node knows; their names."""
+        removed = []
+        mine = {"label": f"{INSTANCE_LABEL}={self.instance}"}
+        for container in self.client.containers.list(all=True, filters=mine):
+            if container.id not in known:
+                container.remove(force=True)
+                removed.append(container.name)
+        return removed
