@@ -2,7 +2,6 @@
 import logging
 import os
 import signal
-import threading
 from dataclasses import dataclass
 
 from flask import Flask
@@ -98,13 +97,12 @@ def serve(settings: Settings) -> None:
     runtime.scheduler.start()
     server = create_server(runtime.app, host=settings.host, port=settings.port,
                            threads=settings.threads, clear_untrusted_proxy_headers=True)
-    done = threading.Event()
 
     def shutdown(signum: int, _frame: object) -> None:
+        # SystemExit ends waitress's loop even while clients hold connections open.
         log.info("signal %s: shutting down; running jobs go on and are adopted at next start",
                  signum)
-        done.set()
-        server.close()
+        raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
@@ -112,7 +110,6 @@ def serve(settings: Settings) -> None:
              server.effective_port, settings.data_dir)
     try:
         server.run()
-    except (OSError, ValueError):
-        if not done.is_set():
-            raise
-    runtime.scheduler.shutdown()
+    finally:
+        server.close()
+        runtime.scheduler.shutdown()

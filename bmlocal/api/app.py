@@ -190,9 +190,9 @@ def log_chunk(service: JobService, body: dict[str, Any], project: str) -> dict[s
         raise ApiError(406001, "param[file] invalid" if offset >= 0 else "param[offset] invalid")
     path = service.log_file(project, job_id, name)
     content = b""
-    if path is not None and path.exists():
+    if path is not None and path.exists() and offset < path.stat().st_size:
         with open(path, "rb") as f:
-            f.seek(min(offset, MAX_ROW_ID))
+            f.seek(offset)
             content = f.read(LOG_CHUNK)
     return {"file": name, "offset": offset + len(content),
             "content": content.decode("utf-8", errors="replace")}

@@ -9,6 +9,7 @@ from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.images import Image
 from docker.types import DeviceRequest
 
 from bmlocal.runtime.executors.base import NODE_LOST, Handle, JobPaths, NodeSpec
@@ -26,6 +27,8 @@ wait $node; code=$?
 while kill -0 $node 2>/dev/null; do wait $node; code=$?; done
 exit $code
 """
+AGENTS = "/opt/bmlocal/lib"  # bmlocal's node agents (stdlib + framework), mounted read-only
+PACKAGE = str(Path(__file__).resolve().parents[2])
 INSTANCE_LABEL = "bmlocal.instance"  # the server's data dir: servers may share an engine
 
 
@@ -48,6 +51,12 @@ def image_reference(image: str, repository_id: str | None, registries: dict[str,
     local = image.lstrip("/")
     registry = registries.get(repository_id or "")
     return f"{registry.rstrip('/')}/{local}" if registry else local
+
+
+def python_path(image: Image) -> str:
+    """The image's own PYTHONPATH, after the directory of bmlocal's node agents."""
+    env = dict(e.split("=", 1) for e in image.attrs["Config"].get("Env") or [] if "=" in e)
+    return ":".join(p for p in (AGENTS, env.get("PYTHONPATH")) if p)
 
 
 class DockerExecutor:
@@ -74,8 +83,8 @@ class DockerExecutor:
         if not spec.image:
             raise ImageError("a container needs an image")
         reference = image_reference(spec.image, spec.repository_id, self.registries)
-        self._ensure_image(reference, spec.repository_id, spec.log_path)
-        env = dict(spec.env)
+        image = self._ensure_image(reference, spec.repository_id, spec.log_path)
+        env = {**spec.env, "PYTHONPATH": python_path(image)}
         if spec.gpus:  # the container sees only its GPUs, numbered from 0
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(spec.gpus)))
         container = self.client.containers.run(
@@ -87,17 +96,18 @@ class DockerExecutor:
             volumes=self._mounts(spec.host_paths), **self._limits(spec))
         return {"kind": self.name, "id": container.id, "name": container.name}
 
-    def _ensure_image(self, reference: str, repository_id: str | None, log_path: Path) -> None:
+    def _ensure_image(self, reference: str, repository_id: str | None, log_path: Path
+                      ) -> Image:
         with self._pull_lock:
             try:
-                self.client.images.get(reference)
-                return
+                return self.client.images.get(reference)
             except ImageNotFound:
                 pass
             if (repository_id or "") not in self.registries:
                 raise ImageError(f"image {reference} is not on this machine and no registry "
                                  f"is configured for repository_id {repository_id!r}")
             self._pull(reference, log_path)
+            return self.client.images.get(reference)
 
     def _pull(self, reference: str, log_path: Path) -> None:
         name, _, tag = reference.rpartition(":")
@@ -115,7 +125,8 @@ class DockerExecutor:
 
     @staticmethod
     def _mounts(host: JobPaths) -> dict[str, dict[str, str]]:
-        mounts = {host.code: {"bind": INSIDE.code, "mode": "rw"},
+        mounts = {PACKAGE: {"bind": f"{AGENTS}/bmlocal", "mode": "ro"},
+                  host.code: {"bind": INSIDE.code, "mode": "rw"},
                   host.output: {"bind": INSIDE.output, "mode": "rw"},
                   host.logs: {"bind": INSIDE.logs, "mode": "rw"}}
         if host.train:
