@@ -79,7 +79,7 @@ def require_project(body: Any) -> str:
     if not isinstance(body, dict):
         raise invalid("body")
     project = body.get("prjId")
-    if not isinstance(project, str) or not project.strip():
+    if not isinstance(project, str) or not project:
         raise invalid("prjId")
     return project
 
@@ -94,7 +94,7 @@ class CreateValidator:
 
     def parse(self, body: dict[str, Any], project: str) -> JobSpec:
         values = self._typed(body)
-        self._texts(values)
+        self._texts({**values, "prjId": project})
         self._train(values)
         pool = self._resources(values)
         return self._spec(values, project, pool)
@@ -182,7 +182,7 @@ class CreateValidator:
             if not IMAGE.match(values["train_config.image"]):
                 raise ApiError(406033)
         strategy = values.get("train_config.distribute_strategy")
-        if strategy and strategy not in STRATEGIES:
+        if strategy is not None and strategy not in STRATEGIES:
             raise invalid("train_config.distribute_strategy")
 
     # --- rules on resources ------------------------------------------------------------

@@ -363,6 +363,18 @@ def test_an_unknown_distribute_strategy_is_406001(validator: CreateValidator, ma
     assert error_of(validator, request) == invalid("train_config.distribute_strategy")
 
 
+def test_an_empty_distribute_strategy_is_given_and_so_checked(
+        validator: CreateValidator) -> None:
+    request = body(**{"train_config.distribute_strategy": ""})
+    assert error_of(validator, request) == invalid("train_config.distribute_strategy")
+
+
+def test_a_project_id_over_1024_code_points_is_406038(validator: CreateValidator) -> None:
+    with pytest.raises(ApiError) as caught:
+        validator.parse(body(), "p" * 1025)
+    assert caught.value.code == 406038
+
+
 @pytest.mark.parametrize("strategy", ["Horovod", "PaddleFleet", "PytorchDDP"])
 def test_a_default_job_may_name_a_known_strategy(validator: CreateValidator,
                                                  strategy: str) -> None:
