@@ -1,6 +1,7 @@
 """Nodes as Docker containers, through the Engine API (the `docker` SDK; DOCKER_HOST is
 honoured). One container per node, host networking, the /bml paths of the job-environment
 contract bind-mounted, the node's output written straight into its log file on the host."""
+import getpass
 import logging
 import os
 import threading
@@ -77,7 +78,9 @@ class DockerExecutor:
                         INSIDE.eval if host.eval else None)
 
     def base_env(self) -> dict[str, str]:
-        return {"PYTHONUNBUFFERED": "1"}
+        # The job runs as the host user's uid, unknown to the image's /etc/passwd.
+        user = getpass.getuser()
+        return {"PYTHONUNBUFFERED": "1", "USER": user, "LOGNAME": user}
 
     def start(self, spec: NodeSpec) -> Handle:
         if not spec.image:
@@ -140,8 +143,8 @@ class DockerExecutor:
         limits: dict[str, Any] = {}
         if spec.cpus:
             limits["nano_cpus"] = int(min(spec.cpus, os.cpu_count() or 1) * 1e9)
-        if spec.memory_gb:
-            limits["mem_limit"] = f"{spec.memory_gb}g"
+        if spec.memory_gb:  # and no swap beyond it (the engine's default is twice as much)
+            limits["mem_limit"] = limits["memswap_limit"] = f"{spec.memory_gb}g"
         if spec.gpus:
             limits["device_requests"] = [DeviceRequest(
                 device_ids=[str(g) for g in spec.gpus], capabilities=[["gpu"]])]
