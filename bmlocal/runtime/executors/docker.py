@@ -90,14 +90,23 @@ class DockerExecutor:
         env = {**spec.env, "PYTHONPATH": python_path(image)}
         if spec.gpus:  # the container sees only its GPUs, numbered from 0
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(spec.gpus)))
-        container = self.client.containers.run(
-            reference, ["/bin/sh", "-c", WRAPPER, "bmlocal-node", *spec.argv],
-            name=f"bmlocal-job{spec.job_id}-node{spec.rank}-{os.urandom(3).hex()}",
-            labels={**spec.labels, INSTANCE_LABEL: self.instance},
-            detach=True, init=True, network_mode="host", shm_size=self.shm_size,
-            working_dir=INSIDE.code, environment=env, user=f"{os.getuid()}:{os.getgid()}",
-            volumes=self._mounts(spec.host_paths), **self._limits(spec))
-        return {"kind": self.name, "id": container.id, "name": container.name}
+        api = self.client.api
+        name = f"bmlocal-job{spec.job_id}-node{spec.rank}-{os.urandom(3).hex()}"
+        host_config = api.create_host_config(
+            binds=self._mounts(spec.host_paths), init=True, network_mode="host",
+            shm_size=self.shm_size, **self._limits(spec))
+        container = api.create_container(
+            reference, ["/bin/sh", "-c", WRAPPER, "bmlocal-node", *spec.argv], name=name,
+            labels={**spec.labels, INSTANCE_LABEL: self.instance}, environment=env,
+            working_dir=INSIDE.code, user=f"{os.getuid()}:{os.getgid()}",
+            host_config=host_config)
+        handle = {"kind": self.name, "id": container["Id"], "name": name}
+        try:
+            api.start(container["Id"])
+        except APIError:
+            self.release(handle)
+            raise
+        return handle
 
     def _ensure_image(self, reference: str, repository_id: str | None, log_path: Path
                       ) -> Image:
