@@ -52,7 +52,8 @@ def build(settings: Settings) -> Runtime:
     storages: dict[str, Storage] = {"PFS": PfsStorage(settings.pfs),
                                     "BOS": LocalBosStorage(settings.bos)}
     runner = Runner(store, executors, storages, settings.data_dir, clock,
-                    settings.grace_seconds, on_release=lambda job_id: release(job_id))
+                    settings.grace_seconds, on_release=lambda job_id: release(job_id),
+                    machine_has_gpus=bool(gpus.devices))
     scheduler = Scheduler(store, runner, executors, allocator, pools, clock,
                           settings.grace_seconds)
 

@@ -9,7 +9,10 @@ from bmlocal.runtime.store import Job
 # secrets, and launcher variables that would bend the job's own topology.
 PRIVATE_PREFIXES = ("BMLOCAL_", "AWS_", "PET_", "HOROVOD_", "PADDLE_", "TORCHELASTIC_", "BML_")
 PRIVATE_NAMES = {"MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK",
-                 "LOCAL_WORLD_SIZE", "GROUP_RANK", "CUDA_VISIBLE_DEVICES", "DOCKER_HOST"}
+                 "LOCAL_WORLD_SIZE", "GROUP_RANK", "CUDA_VISIBLE_DEVICES", "DOCKER_HOST",
+                 "FLAGS_FIXED_PORT", "PORT_RANGE", "PYTHON_EXEC",
+                 "TORCH_ELASTIC_SHUTDOWN_TIMEOUT"}
+LOCAL_HOSTS = "127.0.0.1,localhost,::1"
 
 
 def host_environment(python: str) -> dict[str, str]:
@@ -18,10 +21,15 @@ def host_environment(python: str) -> dict[str, str]:
            if not k.startswith(PRIVATE_PREFIXES) and k not in PRIVATE_NAMES}
     env["PATH"] = os.pathsep.join([os.path.dirname(python), env.get("PATH", "/usr/bin:/bin")])
     env["PYTHONUNBUFFERED"] = "1"
+    for name in ("NO_PROXY", "no_proxy"):  # rendezvous clients must not go through a proxy
+        env[name] = ",".join(p for p in (env.get(name), LOCAL_HOSTS) if p)
     return env
 
 
-def job_variables(job: Job, topo: Topology, paths: JobPaths) -> dict[str, str]:
+def job_variables(job: Job, topo: Topology, paths: JobPaths, hide_gpus: bool
+                  ) -> dict[str, str]:
+    """`hide_gpus`: a node without GPUs on a machine that has some sees none of them.
+    (Elsewhere CUDA_VISIBLE_DEVICES stays unset: an empty one breaks paddle's fleet.init.)"""
     env = {
         "BML_JOB_ID": str(job.id),
         "BML_JOB_NAME": job.name,
@@ -34,8 +42,9 @@ def job_variables(job: Job, topo: Topology, paths: JobPaths) -> dict[str, str]:
         "BML_CODE_DIR": paths.code,
         "BML_OUTPUT_DIR": paths.output,
         "BML_LOG_DIR": paths.logs,
-        "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in topo.gpus),
     }
+    if topo.gpus or hide_gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in topo.gpus)
     if paths.train:
         env["BML_TRAINSET_DIR"] = paths.train
     if paths.eval:

@@ -30,7 +30,7 @@ class StagingError(Exception):
 class Runner:
     def __init__(self, store: Store, executors: Executors, storages: dict[str, Storage],
                  data_dir: Path, clock: Clock, grace: float,
-                 on_release: Callable[[int], None]) -> None:
+                 on_release: Callable[[int], None], machine_has_gpus: bool = False) -> None:
         self.store = store
         self.executors = executors
         self.storages = storages
@@ -38,6 +38,7 @@ class Runner:
         self.clock = clock
         self.grace = grace
         self.on_release = on_release
+        self.machine_has_gpus = machine_has_gpus
 
     def job_dir(self, job: Job) -> JobDir:
         return JobDir.of(self.data_dir, job.id)
@@ -99,7 +100,7 @@ class Runner:
         topo = Topology(job.id, job.spec.node_count, rank, gpus, "127.0.0.1", ports[0],
                         ports[1], view.logs, executor.python)
         command = node_command(job.spec.distribute_strategy, job.spec.start_cmd, topo)
-        env = {**executor.base_env(), **job_variables(job, topo, view),
+        env = {**executor.base_env(), **job_variables(job, topo, view, self.machine_has_gpus),
                **(rdma.nccl_env(ib) if ib is not None else {}), **command.env}
         spec = NodeSpec(job.id, rank, command.argv, env, paths, jd.node_log(rank),
                         jd.node_state(rank), self.grace, image=self._image(job),

@@ -1,4 +1,5 @@
 """BOS through an S3-compatible endpoint (the cloud's BOS, MinIO, ...), with boto3."""
+
 import hashlib
 import ipaddress
 import math
@@ -19,10 +20,10 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
-    ConnectionError as BotoConnectionError,
     ConnectTimeoutError,
     ReadTimeoutError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from s3transfer.exceptions import CancelledError, RetriesExceededError
 from s3transfer.futures import TransferFuture
 from s3transfer.manager import TransferManager
@@ -42,14 +43,20 @@ ENVIRONMENT = {
 }
 # SigV4 needs a region; S3-compatible stores that ignore it accept the AWS default.
 DEFAULT_REGION = "us-east-1"
+DEFAULT_SYNC_INTERVAL = 5.0
+# 16 MiB parts: half the requests of boto3's 8 MiB for a large checkpoint, and an output
+# file of up to 16 MiB goes up in one PUT. Concurrency spans files: a sync hands all its
+# changed files to one transfer manager instead of uploading them one after another.
 TRANSFER = TransferConfig(
-    multipart_threshold=64 * MB,
-    multipart_chunksize=32 * MB,
+    multipart_threshold=16 * MB,
+    multipart_chunksize=16 * MB,
     max_concurrency=16,
     preferred_transfer_client="classic",
 )
+MIN_SCRUBBED = 4
 STORE_ERRORS = (BotoCoreError, ClientError, RetriesExceededError)
 UNREACHABLE = (BotoConnectionError, ConnectionClosedError)
+STORE_DOWN = (*UNREACHABLE, ReadTimeoutError)
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ class BosSettings:
     access_key: str = field(repr=False)
     secret_key: str = field(repr=False)
     region: str | None = None
-    sync_interval_seconds: float = 5.0
+    sync_interval_seconds: float = DEFAULT_SYNC_INTERVAL
     addressing_style: str = "auto"
 
 
@@ -88,7 +95,9 @@ def _endpoint(value: object) -> str:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("bos.endpoint must be an http:// or https:// URL")
     if parts.username is not None or parts.password is not None:
-        raise ValueError("bos.endpoint may not hold credentials; use bos.access_key and bos.secret_key")
+        raise ValueError(
+            "bos.endpoint may not hold credentials; use bos.access_key and bos.secret_key"
+        )
     return value.rstrip("/")
 
 
@@ -108,13 +117,13 @@ def _optional(values: dict, name: str) -> str | None:
 
 def _interval(value: object) -> float:
     if value is None:
-        return 5.0
+        return DEFAULT_SYNC_INTERVAL
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         raise ValueError("bos.sync_interval_seconds must be a number") from None
     if not 0 < seconds < math.inf or isinstance(value, bool):
-        raise ValueError("bos.sync_interval_seconds must be positive")
+        raise ValueError("bos.sync_interval_seconds must be a positive number")
     return seconds
 
 
@@ -154,7 +163,9 @@ class _Known(BaseSubscriber):
         future.meta.provide_object_etag(self.obj.etag)
 
 
-def make_client(settings: BosSettings) -> BaseClient:
+def make_client(
+    settings: BosSettings, connections: int = TRANSFER.max_request_concurrency
+) -> BaseClient:
     """An S3 client with bounded timeouts and retries for an S3-compatible endpoint."""
     session = boto3.session.Session(
         aws_access_key_id=settings.access_key,
@@ -164,10 +175,10 @@ def make_client(settings: BosSettings) -> BaseClient:
     config = Config(
         signature_version="s3v4",
         s3={"addressing_style": _addressing(settings)},
-        connect_timeout=10,
+        connect_timeout=5,
         read_timeout=60,
         retries={"max_attempts": 3, "mode": "standard"},
-        max_pool_connections=TRANSFER.max_request_concurrency,
+        max_pool_connections=connections,
         # botocore >= 1.36 adds CRC checksums by default, which several S3-compatible
         # stores reject; send them only where the operation requires one.
         request_checksum_calculation="when_required",
@@ -177,8 +188,8 @@ def make_client(settings: BosSettings) -> BaseClient:
 
 
 def _addressing(settings: BosSettings) -> str:
-    """"auto" is path-style for an IP or localhost endpoint (bucket.127.0.0.1 resolves
-    nowhere), else botocore's own choice: virtual-host for DNS-compatible buckets."""
+    """With "auto": path-style for an IP or localhost endpoint (bucket.127.0.0.1 resolves
+    nowhere), else botocore's own choice, virtual-host for DNS-compatible buckets."""
     if settings.addressing_style != "auto":
         return settings.addressing_style
     host = urlsplit(settings.endpoint).hostname or ""
@@ -195,11 +206,13 @@ class S3Storage:
     """BOS paths `/bucket/key` on an S3-compatible store; downloads are kept in
     `cache_dir`, keyed by bucket, key and ETag."""
 
-    def __init__(self, settings: BosSettings, cache_dir: Path, transfer: TransferConfig = TRANSFER) -> None:
+    def __init__(
+        self, settings: BosSettings, cache_dir: Path, transfer: TransferConfig = TRANSFER
+    ) -> None:
         self.settings = settings
         self.cache_dir = cache_dir
         self.transfer = transfer
-        self.client = make_client(settings)
+        self.client = make_client(settings, transfer.max_request_concurrency)
 
     def validate(self, path: str) -> None:
         BosPath.parse(path)
@@ -236,14 +249,16 @@ class S3Storage:
         failed: list[str] = []
         reason = ""
         with self._manager() as manager:
-            futures = {name: manager.upload(str(local / name), bos.bucket, prefix + name) for name in files}
+            futures = {
+                name: manager.upload(str(local / name), bos.bucket, prefix + name) for name in files
+            }
             for name, future in futures.items():
                 error = _outcome(future)
                 if error is None or isinstance(error, FileNotFoundError):
                     continue
                 failed.append(name)
                 reason = reason or self._describe(error)
-                if isinstance(error, UNREACHABLE + (ReadTimeoutError,)):
+                if isinstance(error, STORE_DOWN):
                     _cancel(futures.values())
         if failed:
             raise StoreError(reason, tuple(failed))
@@ -258,12 +273,16 @@ class S3Storage:
             if _status(exc) == 404:
                 return None
             raise
-        return _Object(key, head["ContentLength"], head["ETag"], _whole_seconds_ns(head["LastModified"]))
+        return _Object(
+            key, head["ContentLength"], head["ETag"], _whole_seconds_ns(head["LastModified"])
+        )
 
     def _listing(self, bucket: str, prefix: str, limit: int | None = None) -> Iterator[dict]:
         """The objects under `prefix`; none when the bucket does not exist."""
         paginator = self.client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"MaxItems": limit})
+        pages = paginator.paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"MaxItems": limit}
+        )
         try:
             for page in pages:
                 yield from page.get("Contents", [])
@@ -272,21 +291,25 @@ class S3Storage:
                 raise
 
     def _download_prefix(self, bos: BosPath, target: Path) -> None:
+        """Every key is checked before anything is written."""
         prefix = _prefix(bos.key)
-        found = False
-        plan = []
+        directories = [target]
+        plan: dict[Path, _Object] = {}
         for item in self._listing(bos.bucket, prefix):
-            found = True
             local = target.joinpath(*_relative_parts(item["Key"], prefix, bos))
             if item["Key"].endswith("/"):
-                local.mkdir(parents=True, exist_ok=True)  # a directory marker
+                directories.append(local)  # a directory marker
                 continue
-            obj = _Object(item["Key"], item["Size"], item["ETag"], _whole_seconds_ns(item["LastModified"]))
-            plan.append((obj, local))
-        if not found:
+            if local in plan:
+                raise PathError(f"object keys {plan[local].key!r} and {item['Key']!r} collide")
+            plan[local] = _Object(
+                item["Key"], item["Size"], item["ETag"], _whole_seconds_ns(item["LastModified"])
+            )
+        if len(directories) == 1 and not plan:
             raise FileNotFoundError(f"{bos} not found")
-        target.mkdir(parents=True, exist_ok=True)
-        self._download(bos.bucket, plan)
+        for directory in directories:
+            directory.mkdir(parents=True, exist_ok=True)
+        self._download(bos.bucket, [(obj, local) for local, obj in plan.items()])
 
     def _download(self, bucket: str, plan: list[tuple[_Object, Path]]) -> None:
         """Bring each object into the cache unless its ETag is there already, then link
@@ -295,7 +318,10 @@ class S3Storage:
         entries = [(obj, self._entry(bucket, obj), local) for obj, local in plan]
         missing = [(obj, entry) for obj, entry, _ in entries if not _fresh(entry, obj)]
         with self._manager() as manager:
-            futures = [manager.download(bucket, obj.key, str(entry), subscribers=[_Known(obj)]) for obj, entry in missing]
+            futures = [
+                manager.download(bucket, obj.key, str(entry), subscribers=[_Known(obj)])
+                for obj, entry in missing
+            ]
             for future in futures:
                 future.result()
         for obj, entry in missing:
@@ -331,9 +357,11 @@ class S3Storage:
         return self._scrub(text)
 
     def _scrub(self, text: str) -> str:
-        """The server picks error codes; make sure none echoes a key back."""
+        """The server picks error codes; make sure none echoes a key back (keys too short
+        to be real ones are left alone: scrubbing them would garble every message)."""
         for secret in (self.settings.secret_key, self.settings.access_key):
-            text = text.replace(secret, "***")
+            if len(secret) >= MIN_SCRUBBED:
+                text = text.replace(secret, "***")
         return text
 
 
@@ -367,9 +395,9 @@ def _prefix(key: str) -> str:
 
 def _relative_parts(key: str, prefix: str, bos: BosPath) -> tuple[str, ...]:
     try:
-        parts = clean_parts(key[len(prefix):])
-    except PathError:
-        raise PathError(f"object key {key!r} under {bos} would leave the download directory") from None
+        parts = clean_parts(key[len(prefix) :])
+    except PathError as exc:
+        raise PathError(f"object key {key!r} under {bos} is refused: {exc}") from None
     if not parts and not key.endswith("/"):
         raise PathError(f"object key {key!r} under {bos} names no file")
     return parts
