@@ -49,8 +49,13 @@ def run_server(flags: dict) -> int:
     except ConfigError as exc:
         console.print(f"[red]bmlocal: {exc}[/red]")
         return 2
+    from bmlocal.runtime.store import StoreError
     from bmlocal.server import serve  # Flask and friends only for the server
-    serve(settings)
+    try:
+        serve(settings)
+    except (ConfigError, StoreError) as exc:
+        console.print(f"[red]bmlocal: {exc}[/red]")
+        return 2
     return 0
 
 

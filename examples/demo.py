@@ -11,6 +11,7 @@ from pathlib import Path
 import requests
 
 from bmlocal.cli import Client, follow
+from bmlocal.runtime.executors.docker import engine
 
 HERE = Path(__file__).parent
 DATA = Path(os.environ.get("BMLOCAL_DATA_DIR", ".bmlocal")).absolute()
@@ -37,6 +38,15 @@ def start_server() -> subprocess.Popen:
     sys.exit("demo: the server did not answer")
 
 
+def in_container(job: dict) -> str:
+    """Run the job in the training image where a Docker engine answers and has it."""
+    client = engine()
+    if client is None or not client.images.list(name="bmlocal/train:cpu"):
+        return "as processes (no Docker engine with bmlocal/train:cpu: see `make images`)"
+    job["train_config"].update(env_type="CCR", image="/bmlocal/train", tag="cpu")
+    return "in Docker containers of bmlocal/train:cpu"
+
+
 def main() -> int:
     code = DATA / "pfs" / "examples" / "ddp"
     shutil.rmtree(code, ignore_errors=True)
@@ -44,12 +54,13 @@ def main() -> int:
     job = json.loads((HERE / "demo-job.json").read_text())
     job["name"] = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     job["train_config"]["output_path"] = f"/outputs/{job['name']}"
+    where = in_container(job)
     server = start_server()
     try:
         client = Client(URL, "local")
         job_id = int(client.call("create", job))
         print(f"demo: job {job_id} created: {job['resource_config']['node_count']} nodes, "
-              f"{job['train_config']['distribute_strategy']}", flush=True)
+              f"{job['train_config']['distribute_strategy']}, {where}", flush=True)
         status = follow(client, job_id, job["prjId"])
     finally:
         server.send_signal(signal.SIGTERM)

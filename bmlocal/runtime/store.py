@@ -48,6 +48,13 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 """
 
+SCHEMA_VERSION = 1
+
+
+class StoreError(RuntimeError):
+    """A database this version of bmlocal cannot use."""
+
+
 COLUMNS = ("id, project, name, spec, status, status_reason, create_time, start_time, "
            "end_time, phase, end_status, stop_reason, grant, output_note")
 
@@ -82,7 +89,14 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self._db().executescript(SCHEMA)
+        db = self._db()
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        tables = db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type='table'").fetchone()
+        if version != SCHEMA_VERSION and (version != 0 or tables[0]):
+            raise StoreError(f"{path} holds schema version {version}; this bmlocal uses "
+                             f"{SCHEMA_VERSION}: start it with another --data-dir")
+        db.executescript(SCHEMA)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
