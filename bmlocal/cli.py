@@ -8,6 +8,7 @@ from pathlib import Path
 
 import requests
 from rich.console import Console
+from rich.markup import escape
 
 from bmlocal.config import ConfigError, load
 
@@ -47,14 +48,14 @@ def run_server(flags: dict) -> int:
     try:
         settings = load({k: v for k, v in flags.items() if k != "command"})
     except ConfigError as exc:
-        console.print(f"[red]bmlocal: {exc}[/red]")
+        console.print(f"[red]bmlocal: {escape(str(exc))}[/red]")
         return 2
     from bmlocal.runtime.store import StoreError
     from bmlocal.server import serve  # Flask and friends only for the server
     try:
         serve(settings)
     except (ConfigError, StoreError) as exc:
-        console.print(f"[red]bmlocal: {exc}[/red]")
+        console.print(f"[red]bmlocal: {escape(str(exc))}[/red]")
         return 2
     return 0
 
@@ -84,7 +85,7 @@ def run_submit(args: argparse.Namespace) -> int:
             return 0
         status = follow(client, int(job_id), body["prjId"])
     except (RuntimeError, requests.RequestException) as exc:
-        console.print(f"[red]bmlocal: {exc}[/red]")
+        console.print(f"[red]bmlocal: {escape(str(exc))}[/red]")
         return 1
     return 0 if status == "SUCCESSED" else 1
 

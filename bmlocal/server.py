@@ -18,12 +18,14 @@ from bmlocal.runtime.executors.select import Executors
 from bmlocal.runtime.gpus import inventory
 from bmlocal.runtime.pools import Pools, public_pools, user_pools
 from bmlocal.runtime.resources import Allocator, Quotas
+from bmlocal.runtime.delivery import Delivery
 from bmlocal.runtime.runner import Runner
 from bmlocal.runtime.scheduler import Scheduler
 from bmlocal.runtime.service import JobService
 from bmlocal.runtime.storage.base import Storage
 from bmlocal.runtime.storage.localbos import LocalBosStorage
 from bmlocal.runtime.storage.pfs import PfsStorage
+from bmlocal.runtime.storage.s3 import BosSettings, S3Storage, bos_settings
 from bmlocal.runtime.store import Store
 
 log = logging.getLogger("bmlocal")
@@ -49,10 +51,17 @@ def build(settings: Settings) -> Runtime:
     allocator = Allocator(list(gpus.devices), int(scheduling.get("cpu_slots", 8)),
                           quotas(settings), int(scheduling.get("max_passes", 4)))
     executors = Executors(ProcessExecutor(), container_executor(settings))
-    storages: dict[str, Storage] = {"PFS": PfsStorage(settings.pfs),
-                                    "BOS": LocalBosStorage(settings.bos)}
+    try:
+        bos = bos_settings(settings.table.get("bos", {}), os.environ)
+    except ValueError as exc:
+        raise ConfigError(f"[bos]: {exc}") from None
+    storages: dict[str, Storage] = {
+        "PFS": PfsStorage(settings.pfs),
+        "BOS": S3Storage(bos, settings.data_dir / "cache" / "bos") if bos
+        else LocalBosStorage(settings.bos)}
     runner = Runner(store, executors, storages, settings.data_dir, clock,
-                    settings.grace_seconds, on_release=lambda job_id: release(job_id),
+                    settings.grace_seconds, delivery(settings, bos, storages),
+                    on_release=lambda job_id: release(job_id),
                     machine_has_gpus=bool(gpus.devices))
     scheduler = Scheduler(store, runner, executors, allocator, pools, clock,
                           settings.grace_seconds)
@@ -67,6 +76,14 @@ def build(settings: Settings) -> Runtime:
     auth = Auth(settings.credentials, store, clock, settings.token_ttl_seconds)
     app = create_app(service, auth, CreateValidator(storages, pools.find))
     return Runtime(app, scheduler, service)
+
+
+def delivery(settings: Settings, bos: BosSettings | None, storages: dict[str, Storage]
+             ) -> Delivery:
+    if bos is None:  # local bucket directories: a copy that fails is not worth waiting on
+        return Delivery(storages, settings.data_dir, 5.0, 10.0)
+    return Delivery(storages, settings.data_dir, bos.sync_interval_seconds,
+                    bos.final_sync_timeout_seconds)
 
 
 def container_executor(settings: Settings) -> DockerExecutor | None:

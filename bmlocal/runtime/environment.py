@@ -26,6 +26,17 @@ def host_environment(python: str) -> dict[str, str]:
     return env
 
 
+def threads_per_worker(job: Job, topo: Topology) -> int:
+    """The CPU threads each worker should use: its node's cap, shared with the other nodes
+    of the job on this machine, split among the node's workers. torchrun sets 1 for several
+    workers of one node but nothing for one worker a node, and oversubscribed cores make
+    gloo training several times slower."""
+    cores = len(os.sched_getaffinity(0))
+    cap = job.grant.get("cpu_num") or cores
+    per_node = max(1, min(cap, cores // topo.node_count))
+    return max(1, per_node // max(1, len(topo.gpus)))
+
+
 def job_variables(job: Job, topo: Topology, paths: JobPaths, hide_gpus: bool
                   ) -> dict[str, str]:
     """`hide_gpus`: a node without GPUs on a machine that has some sees none of them.
@@ -43,6 +54,7 @@ def job_variables(job: Job, topo: Topology, paths: JobPaths, hide_gpus: bool
         "BML_OUTPUT_DIR": paths.output,
         "BML_LOG_DIR": paths.logs,
     }
+    env["OMP_NUM_THREADS"] = str(threads_per_worker(job, topo))
     if topo.gpus or hide_gpus:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in topo.gpus)
     if paths.train:

@@ -1,4 +1,5 @@
 """Where a job's files live under the data directory."""
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,3 +43,9 @@ class JobDir:
     def events(self) -> Path:
         """The runtime's own lines about this job: staging, signals, how it ended."""
         return self.logs / "job.log"
+
+    def event(self, line: str) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.events, "a", encoding="utf-8") as f:
+            f.write(f"[{stamp}] bmlocal: {line}\n")

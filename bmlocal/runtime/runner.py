@@ -1,6 +1,5 @@
 """Starting a job's nodes and wrapping a job up once nothing of it runs."""
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -9,6 +8,7 @@ from bmlocal.launchers import node_command
 from bmlocal.launchers.base import Topology
 from bmlocal.runtime import rdma
 from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.delivery import Delivery
 from bmlocal.runtime.environment import job_variables
 from bmlocal.runtime.executors.base import Executor, JobPaths, NodeSpec
 from bmlocal.runtime.executors.select import Executors
@@ -17,7 +17,7 @@ from bmlocal.runtime.ports import free_ports
 from bmlocal.runtime.status import Status
 from bmlocal.runtime.storage.base import Storage
 from bmlocal.runtime.storage.paths import PathError
-from bmlocal.runtime.storage.staging import regular_files, remove_tree, stage_in
+from bmlocal.runtime.storage.staging import remove_tree, stage_in
 from bmlocal.runtime.store import Job, Store
 
 log = logging.getLogger("bmlocal.runner")
@@ -29,7 +29,7 @@ class StagingError(Exception):
 
 class Runner:
     def __init__(self, store: Store, executors: Executors, storages: dict[str, Storage],
-                 data_dir: Path, clock: Clock, grace: float,
+                 data_dir: Path, clock: Clock, grace: float, delivery: Delivery,
                  on_release: Callable[[int], None], machine_has_gpus: bool = False) -> None:
         self.store = store
         self.executors = executors
@@ -37,6 +37,7 @@ class Runner:
         self.data_dir = data_dir
         self.clock = clock
         self.grace = grace
+        self.delivery = delivery
         self.on_release = on_release
         self.machine_has_gpus = machine_has_gpus
 
@@ -44,11 +45,7 @@ class Runner:
         return JobDir.of(self.data_dir, job.id)
 
     def event(self, job: Job, line: str) -> None:
-        path = self.job_dir(job).events
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(f"[{stamp}] bmlocal: {line}\n")
+        self.job_dir(job).event(line)
 
     # --- start --------------------------------------------------------------------------
 
@@ -81,6 +78,7 @@ class Runner:
         if self.store.move(job.id, Status.PENDING, Status.RUNNING, start_time=now,
                            phase="running"):
             self.event(job, f"RUNNING: {job.spec.node_count} node(s) on {executor.name}")
+            self.delivery.start(job)
 
     def _rdma(self, job: Job) -> list[str] | None:
         """InfiniBand devices for a job that asks for RDMA; None when it does not."""
@@ -176,20 +174,9 @@ class Runner:
         for _, handle, _ in self.store.nodes(job.id):
             self.executors.for_handle(handle).release(handle)
         self.event(job, f"{status.value}: {reason}")
-        note = self.deliver_outputs(job)
+        note = self.delivery.finish(job)
+        if note:
+            log.warning("job %s: %s", job.id, note)
+            self.event(job, note)
         self.store.move(job.id, Status.RUNNING, status, end_time=self.clock.now(),
                         status_reason=reason, output_note=note)
-
-    def deliver_outputs(self, job: Job) -> str | None:
-        """Logs to `output_path/logs/` and outputs to their store; a note if that failed."""
-        spec, jd = job.spec, self.job_dir(job)
-        storage = self.storages[spec.output_source]
-        try:
-            local = storage.output_dir(spec.output_path, jd.scratch_output)
-            if jd.logs.exists():
-                shutil.copytree(jd.logs, local / "logs", dirs_exist_ok=True)
-            storage.sync_out(local, spec.output_path, regular_files(local))
-        except (OSError, PathError) as exc:
-            log.warning("job %s: outputs not delivered: %s", job.id, exc)
-            return f"outputs could not all be delivered: {exc}"
-        return None

@@ -58,6 +58,7 @@ class Scheduler:
         for job in self.store.running():
             if job.status == Status.RUNNING:
                 self.allocator.reserve(job.id, job.project, job.grant)
+                self.runner.delivery.start(job)
                 for _, handle, code in self.store.nodes(job.id):
                     if code is None:
                         self.executors.for_handle(handle).adopt(handle)

@@ -40,10 +40,12 @@ ENVIRONMENT = {
     "region": "BMLOCAL_BOS_REGION",
     "sync_interval_seconds": "BMLOCAL_BOS_SYNC_INTERVAL_SECONDS",
     "addressing_style": "BMLOCAL_BOS_ADDRESSING_STYLE",
+    "final_sync_timeout_seconds": "BMLOCAL_BOS_FINAL_SYNC_TIMEOUT_SECONDS",
 }
 # SigV4 needs a region; S3-compatible stores that ignore it accept the AWS default.
 DEFAULT_REGION = "us-east-1"
 DEFAULT_SYNC_INTERVAL = 5.0
+DEFAULT_FINAL_SYNC_TIMEOUT = 120.0
 # 16 MiB parts: half the requests of boto3's 8 MiB for a large checkpoint, and an output
 # file of up to 16 MiB goes up in one PUT. Concurrency spans files: a sync hands all its
 # changed files to one transfer manager instead of uploading them one after another.
@@ -69,6 +71,7 @@ class BosSettings:
     region: str | None = None
     sync_interval_seconds: float = DEFAULT_SYNC_INTERVAL
     addressing_style: str = "auto"
+    final_sync_timeout_seconds: float = DEFAULT_FINAL_SYNC_TIMEOUT
 
 
 def bos_settings(table: Mapping, environ: Mapping[str, str]) -> BosSettings | None:
@@ -85,8 +88,10 @@ def bos_settings(table: Mapping, environ: Mapping[str, str]) -> BosSettings | No
         access_key=_required(values, "access_key"),
         secret_key=_required(values, "secret_key"),
         region=_optional(values, "region"),
-        sync_interval_seconds=_interval(values["sync_interval_seconds"]),
+        sync_interval_seconds=_seconds(values, "sync_interval_seconds", DEFAULT_SYNC_INTERVAL),
         addressing_style=_style(values["addressing_style"]),
+        final_sync_timeout_seconds=_seconds(values, "final_sync_timeout_seconds",
+                                            DEFAULT_FINAL_SYNC_TIMEOUT),
     )
 
 
@@ -115,15 +120,16 @@ def _optional(values: dict, name: str) -> str | None:
     return value or None
 
 
-def _interval(value: object) -> float:
+def _seconds(values: dict, name: str, default: float) -> float:
+    value = values[name]
     if value is None:
-        return DEFAULT_SYNC_INTERVAL
+        return default
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        raise ValueError("bos.sync_interval_seconds must be a number") from None
+        raise ValueError(f"bos.{name} must be a number") from None
     if not 0 < seconds < math.inf or isinstance(value, bool):
-        raise ValueError("bos.sync_interval_seconds must be a positive number")
+        raise ValueError(f"bos.{name} must be a positive number")
     return seconds
 
 
