@@ -165,6 +165,12 @@ class Runner:
 
     # --- end ----------------------------------------------------------------------------
 
+    def redeliver(self, job: Job) -> None:
+        """Try again to deliver the outputs of an ended job that could not all be delivered."""
+        note = self.delivery.finish(job)
+        self.store.update(job.id, job.status, output_note=note)
+        self.event(job, note or "outputs delivered on a later try")
+
     def finish(self, job: Job, status: Status, reason: str) -> None:
         """Copy logs out, sync outputs, and move the job to where it ends."""
         current = self.store.get(job.id)

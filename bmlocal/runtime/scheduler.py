@@ -64,6 +64,8 @@ class Scheduler:
                         self.executors.for_handle(handle).adopt(handle)
             elif job.phase == "starting":
                 self._undo_start(job)
+        for job in self.store.undelivered():
+            self._submit(job, self.runner.redeliver)
 
     def _sweep(self) -> None:
         """Remove containers that no stored node knows (a crash between start and save)."""

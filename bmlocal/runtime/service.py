@@ -66,7 +66,8 @@ class JobService:
         job = self._job(project, job_id)
         if not job.status.is_terminal() or not self.store.delete(job.id):
             raise ApiError(406014)
-        remove_tree(JobDir.of(self.data_dir, job.id).root)
+        if job.output_note is None:  # else its outputs are kept until they are delivered
+            remove_tree(JobDir.of(self.data_dir, job.id).root)
 
     def page(self, project: str, start: int, num: int) -> tuple[int, list[Job]]:
         return self.store.page(project, start, min(num, LIST_LIMIT))

@@ -170,6 +170,13 @@ class Store:
                                   ).fetchall()
         return [_job(r) for r in rows]
 
+    def undelivered(self) -> list[Job]:
+        """Ended jobs whose outputs did not all reach their store."""
+        rows = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE deleted=0 AND "
+                                  "output_note IS NOT NULL AND status IN "
+                                  "('SUCCESSED', 'FAILED', 'STOPPED')").fetchall()
+        return [_job(r) for r in rows]
+
     def queued(self, limit: int) -> list[Job]:
         """The oldest `limit` waiting jobs of each pool, in submission order."""
         db = self._db()

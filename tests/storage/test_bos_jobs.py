@@ -188,3 +188,22 @@ def test_credentials_never_appear(make_server, moto_endpoint: str, bucket: str) 
                (server.data_dir / "jobs" / str(job_id) / "logs").rglob("*.log"))]
     for text in texts:
         assert SECRET_KEY not in text and ACCESS_KEY not in text
+
+
+def test_undelivered_outputs_are_delivered_by_the_next_server(make_server, moto_launcher
+                                                              ) -> None:
+    endpoint, stop = moto_launcher()
+    port = int(endpoint.rsplit(":", 1)[1])
+    server = make_server(config=bos_config(endpoint, final=1))
+    client_for(endpoint).create_bucket(Bucket="later")
+    job_id = server.ok("create", bos_job("later", "later", "sleep 1; echo kept > "
+                                                           "$BML_OUTPUT_DIR/kept.txt"))
+    server.wait(job_id, "RUNNING")
+    stop()
+    assert "not uploaded" in server.wait(job_id, timeout=60)["output_note"]
+    server.stop()
+    endpoint, _ = moto_launcher(port=port)
+    client_for(endpoint).create_bucket(Bucket="later")
+    server.start()
+    wait_until(lambda: "output_note" not in server.detail(job_id))
+    assert keys(endpoint, "later", "runs/later/")["runs/later/kept.txt"] == b"kept\n"
