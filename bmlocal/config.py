@@ -38,7 +38,7 @@ class Settings:
     credentials: tuple[Credential, ...] = ()
     token_ttl_seconds: int = 2592000
     max_jobs_per_project: int | None = None
-    table: Mapping[str, Any] = field(default_factory=dict)  # the whole TOML file, for later sections
+    table: Mapping[str, Any] = field(default_factory=dict)  # the whole TOML file
 
     @property
     def pfs(self) -> Path:

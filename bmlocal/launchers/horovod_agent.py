@@ -24,7 +24,7 @@ from horovod.runner.common.util.hosts import SlotInfo, get_host_assignments, par
 from horovod.runner.gloo_run import create_run_env_vars, create_slot_env_vars
 from horovod.runner.http.http_server import RendezvousHandler, RendezvousHTTPServer
 
-from bmlocal.launchers.supervise import supervise
+from bmlocal.launchers.supervise import parse_with_command, supervise
 
 SERVER_UNREACHABLE = 124
 _output_lock = threading.Lock()
@@ -39,13 +39,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--timeout", type=int, required=True,
                         help="seconds to wait for node 0's server, and gloo's timeout")
     parser.add_argument("--log-dir", required=True)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    if args.command[:1] == ["--"]:
-        args.command = args.command[1:]
-    if not args.command:
-        parser.error("no command after --")
-    return args
+    return parse_with_command(parser, argv)
 
 
 def host_name(node_rank: int) -> str:

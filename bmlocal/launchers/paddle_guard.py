@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Callable
 
-from bmlocal.launchers.supervise import supervise
+from bmlocal.launchers.supervise import parse_with_command, supervise
 
 NOT_JOINED = 124
 POLL_S = 1.0
@@ -30,13 +30,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--key", required=True, help="the key prefix every node puts under")
     parser.add_argument("--nodes", type=int, required=True)
     parser.add_argument("--timeout", type=int, required=True)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    if args.command[:1] == ["--"]:
-        args.command = args.command[1:]
-    if not args.command:
-        parser.error("no command after --")
-    return args
+    return parse_with_command(parser, argv)
 
 
 def joined(master: str, key: str) -> int:

@@ -2,6 +2,7 @@
 
 The agents' children stay in the node's process group, so that the executor's signal to
 that group reaches every rank even if an agent is killed first."""
+import argparse
 import signal
 import subprocess
 import time
@@ -61,3 +62,15 @@ def supervise(procs: list[subprocess.Popen],
             terminate(procs)
             return status, None
         time.sleep(TICK_S)
+
+
+def parse_with_command(parser: argparse.ArgumentParser, argv: list[str] | None
+                       ) -> argparse.Namespace:
+    """An agent's options, then `-- COMMAND...` in `command`."""
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.command[:1] == ["--"]:
+        args.command = args.command[1:]
+    if not args.command:
+        parser.error("no command after --")
+    return args

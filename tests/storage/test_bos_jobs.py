@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import leftover_pids
 from tests.storage.moto_server import ACCESS_KEY, SECRET_KEY, client_for
-from tests.support.server import Server, job_body
+from tests.support.server import job_body
 
 WAIT_FOR_GO = "while [ ! -e go ]; do sleep 0.05; done"
 

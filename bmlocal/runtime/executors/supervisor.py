@@ -109,7 +109,8 @@ def main(state_dir: str) -> int:
     if code is None:
         code = node.wait()
     node.end_stragglers()
-    write_json(node.state_dir / "exit.json", {"code": code, "stopped": node.stop_deadline is not None})
+    write_json(node.state_dir / "exit.json",
+               {"code": code, "stopped": node.stop_deadline is not None})
     return 0
 
 

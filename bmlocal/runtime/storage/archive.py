@@ -15,7 +15,8 @@ def is_archive(path: Path) -> bool:
 
 
 def unpack(archive: Path, target: Path) -> None:
-    """Unpack a .zip, .tar, .tar.gz or .tgz into `target`; PathError for a hostile or corrupt one."""
+    """Unpack a .zip, .tar, .tar.gz or .tgz into `target`; PathError for a hostile or
+    corrupt one."""
     target.mkdir(parents=True, exist_ok=True)
     try:
         if archive.name.lower().endswith(".zip"):

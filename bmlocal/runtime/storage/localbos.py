@@ -3,7 +3,7 @@ import os
 import shutil
 from pathlib import Path
 
-from bmlocal.runtime.storage.paths import BosPath, inside
+from bmlocal.runtime.storage.paths import BosPath, copy_into, inside
 
 
 class LocalBosStorage:
@@ -22,12 +22,7 @@ class LocalBosStorage:
 
     def fetch(self, path: str, dest: Path) -> Path:
         source = self._local(path)
-        target = dest / source.name
-        if source.is_dir():
-            shutil.copytree(source, target, symlinks=True)
-        else:
-            shutil.copy2(source, target)
-        return target
+        return copy_into(source, dest, source.name)
 
     def output_dir(self, path: str, scratch: Path) -> Path:
         self._local(path)

@@ -1,6 +1,7 @@
 """Parsing of PFS and BOS paths, and the one place that keeps paths inside their root."""
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -27,6 +28,16 @@ def inside(root: Path, relative: tuple[str, ...]) -> Path:
     target = Path(os.path.realpath(real_root.joinpath(*relative)))
     if target != real_root and real_root not in target.parents:
         raise PathError("path leaves its root through a symbolic link")
+    return target
+
+
+def copy_into(source: Path, dest: Path, name: str) -> Path:
+    """Copy a file or a directory tree (links kept as links) to dest/name."""
+    target = dest / name
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+    else:
+        shutil.copy2(source, target)
     return target
 
 

@@ -1,8 +1,7 @@
 """PFS: a shared file system, here a directory tree under `--pfs-root`."""
-import shutil
 from pathlib import Path
 
-from bmlocal.runtime.storage.paths import pfs_path
+from bmlocal.runtime.storage.paths import copy_into, pfs_path
 
 
 class PfsStorage:
@@ -17,12 +16,7 @@ class PfsStorage:
 
     def fetch(self, path: str, dest: Path) -> Path:
         source = pfs_path(self.root, path)
-        target = dest / (source.name or "root")
-        if source.is_dir():
-            shutil.copytree(source, target, symlinks=True)
-        else:
-            shutil.copy2(source, target)
-        return target
+        return copy_into(source, dest, source.name or "root")
 
     def output_dir(self, path: str, scratch: Path) -> Path:
         target = pfs_path(self.root, path)
