@@ -24,6 +24,11 @@ from bmlocal.runtime.store import Job, Store
 
 log = logging.getLogger("bmlocal.scheduler")
 KILL_MARGIN_SECONDS = 5.0
+# When a node fails, its peers often fail too, sometimes a moment before it (their
+# collective broke). Wait this long for the others before naming the node that failed,
+# and prefer a node whose exit code is not a typical consequence of a peer's failure.
+SETTLE_SECONDS = 1.5
+CONSEQUENTIAL = frozenset({1, 134, 137, 143, NODE_LOST})
 QUEUE_WINDOW = 256  # waiting jobs of each pool considered per pass, oldest first
 ADMIT_EVERY_SECONDS = 1.0  # a safety net: admission also runs whenever something changed
 
@@ -44,6 +49,7 @@ class Scheduler:
         self._busy: set[int] = set()
         self._busy_lock = threading.Lock()
         self._stopping: dict[int, float] = {}  # job -> when SIGTERM was sent
+        self._exit_seen: dict[tuple[int, int], float] = {}  # (job, rank) -> when
         self._wake = threading.Event()
         self._admit_needed = True
         self._last_admit = 0.0
@@ -155,6 +161,8 @@ class Scheduler:
             self._ending(job)
             return
         self._stopping.pop(job.id, None)
+        for rank in exits:
+            self._exit_seen.pop((job.id, rank), None)
         self._submit(job, lambda j: self.runner.finish(j, j.end_status,
                                                        j.stop_reason or ""))
 
@@ -165,13 +173,18 @@ class Scheduler:
                 code = self.executors.for_handle(handle).poll(handle)
                 if code is not None:
                     self.store.set_exit(job.id, rank, code)
+                    self._exit_seen[(job.id, rank)] = time.monotonic()
             exits[rank] = code
         return exits
 
     def _decide_end(self, job: Job, exits: dict[int, int | None]) -> None:
         failed = [(rank, code) for rank, code in exits.items() if code not in (None, 0)]
         if failed:
-            rank, code = failed[0]
+            seen = [self._exit_seen.get((job.id, rank), 0.0) for rank, _ in failed]
+            if None in exits.values() and time.monotonic() - min(seen) < SETTLE_SECONDS:
+                return
+            rank, code = min(failed, key=lambda f: (f[1] in CONSEQUENTIAL,
+                                                    self._exit_seen.get((job.id, f[0]), 0.0)))
             reason = (f"node {rank} was lost: its supervisor ended without an exit code"
                       if code == NODE_LOST else f"node {rank} exited with code {code}")
             self._end(job, Status.FAILED, reason)
