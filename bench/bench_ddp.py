@@ -1,6 +1,7 @@
 """2-process PyTorch DDP through bmlocal (PytorchDDP, 2 nodes of 1 worker) beside plain
-torchrun (--standalone --nproc_per_node 2) of the same script, interleaved in one run:
-wall time and training steps per second.
+torchrun of the same script, interleaved in one run: wall time and training steps per second.
+Plain torchrun is `--standalone --nproc_per_node 2`: one agent, two workers; bmlocal runs
+two nodes, each its own supervisor and torchrun agent with one worker.
 
 Run: .venv/bin/python bench/bench_ddp.py
 """
@@ -37,7 +38,7 @@ def through_bmlocal(server: Server, i: int) -> tuple[float, float]:
     job_id = server.create(f"ddp-{i}", "python ddp_steps.py", **{
         "train_config.code_path": "/bench", "train_config.distribute_strategy": "PytorchDDP",
         "resource_config.node_count": 2})
-    info = server.wait(job_id, timeout=600, statuses="SUCCESSED")
+    info = server.wait(job_id, timeout=600, statuses="SUCCESSED", every=0.2)
     wall = time.perf_counter() - started
     assert info["train_status"] == "SUCCESSED"
     steps = json.loads((server.pfs / "out" / f"ddp-{i}" / "steps.json").read_text())
@@ -65,7 +66,7 @@ def main() -> None:
     table = Table(title=f"2-process DDP, medians of {RUNS} interleaved runs")
     for column in ("", "wall s", "steps/s"):
         table.add_column(column)
-    for name in ("torchrun", "bmlocal"):
+    for name in results:
         table.add_row(name, f"{wall[name]:.2f}", f"{steps[name]:.1f}")
     table.add_row("bmlocal / torchrun", f"{wall['bmlocal'] / wall['torchrun']:.3f}",
                   f"{steps['bmlocal'] / steps['torchrun']:.3f}")

@@ -11,6 +11,7 @@ _ACCESS_KEY / _SECRET_KEY (bucket from --bucket, created when missing).
 """
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -69,12 +70,9 @@ def synced_upload(storage: S3Storage, bucket: str, directory: Path) -> None:
 
 
 def with_default_checksums(settings: BosSettings, cache: Path) -> S3Storage:
-    """S3Storage whose client computes CRC32 checksums as plain boto3 does: shows how much of
-    a difference comes from S3Storage sending none (for S3-compatible stores' sake)."""
-    storage = S3Storage(settings, cache)
-    config = storage.client.meta.config.merge(Config(request_checksum_calculation="when_supported"))
-    storage.client = plain_client(settings, config)
-    return storage
+    """S3Storage with `[bos] checksums = "when_supported"`: CRC32 checksums as plain boto3
+    sends them, for stores that accept them (the default sends none)."""
+    return S3Storage(dataclasses.replace(settings, checksums="when_supported"), cache)
 
 
 def plain_client(settings: BosSettings, config: Config | None = None) -> BaseClient:

@@ -152,7 +152,8 @@ class Server:
         return self.ok("detail", {"id": job_id, "prjId": project})
 
     def wait(self, job_id: int, statuses: set[str] | str = frozenset(TERMINAL),
-             timeout: float = 60, project: str = "p1") -> dict[str, Any]:
+             timeout: float = 60, project: str = "p1", every: float = 0.05
+             ) -> dict[str, Any]:
         wanted = {statuses} if isinstance(statuses, str) else set(statuses)
         deadline = time.monotonic() + timeout
         while True:
@@ -161,7 +162,7 @@ class Server:
                 return info
             if time.monotonic() > deadline:
                 raise AssertionError(f"job {job_id} still {info['train_status']}: {info}")
-            time.sleep(0.05)
+            time.sleep(every)
 
     def node_log(self, job_id: int, rank: int = 0) -> str:
         path = self.data_dir / "jobs" / str(job_id) / "logs" / f"node-{rank}.log"

@@ -58,9 +58,15 @@ class Node:
         return None
 
     def on_stop_signal(self, signum: int, _frame: object) -> None:
+        """SIGTERM to the whole tree now; SIGALRM (SIGKILL to it) after the grace."""
         if self.stop_deadline is None:
-            self.stop_deadline = time.monotonic() + float(self.config["grace"])
+            grace = max(float(self.config["grace"]), 0.001)
+            self.stop_deadline = time.monotonic() + grace
             self.signal_tree(signal.SIGTERM)
+            signal.setitimer(signal.ITIMER_REAL, grace)
+
+    def on_grace_over(self, signum: int, _frame: object) -> None:
+        self.signal_tree(signal.SIGKILL)
 
     def signal_tree(self, sig: int) -> None:
         if self.child is not None:
@@ -68,15 +74,10 @@ class Node:
         proc.signal_all(proc.descendants(os.getpid()), sig)
 
     def wait(self) -> int:
-        """Wait for the node's main process, escalating a stop to SIGKILL after the grace."""
+        """Block until the node's main process exits (signal handlers run meanwhile)."""
         assert self.child is not None
-        while True:
-            code = self.child.poll()
-            if code is not None:
-                return 128 - code if code < 0 else code
-            if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
-                self.signal_tree(signal.SIGKILL)
-            time.sleep(0.05)
+        code = self.child.wait()
+        return 128 - code if code < 0 else code
 
     def end_stragglers(self) -> None:
         """Kill whatever the node left behind and reap it, until nothing is left."""
@@ -105,6 +106,7 @@ def main(state_dir: str) -> int:
     become_subreaper()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, node.on_stop_signal)
+    signal.signal(signal.SIGALRM, node.on_grace_over)
     code = node.start()
     if code is None:
         code = node.wait()

@@ -33,6 +33,7 @@ from bmlocal.runtime.storage.paths import BosPath, PathError, clean_parts
 
 MB = 1024 * 1024
 ADDRESSING_STYLES = ("auto", "path", "virtual")
+CHECKSUM_MODES = ("when_required", "when_supported")
 ENVIRONMENT = {
     "endpoint": "BMLOCAL_BOS_ENDPOINT",
     "access_key": "BMLOCAL_BOS_ACCESS_KEY",
@@ -41,6 +42,7 @@ ENVIRONMENT = {
     "sync_interval_seconds": "BMLOCAL_BOS_SYNC_INTERVAL_SECONDS",
     "addressing_style": "BMLOCAL_BOS_ADDRESSING_STYLE",
     "final_sync_timeout_seconds": "BMLOCAL_BOS_FINAL_SYNC_TIMEOUT_SECONDS",
+    "checksums": "BMLOCAL_BOS_CHECKSUMS",
 }
 # SigV4 needs a region; S3-compatible stores that ignore it accept the AWS default.
 DEFAULT_REGION = "us-east-1"
@@ -72,6 +74,9 @@ class BosSettings:
     sync_interval_seconds: float = DEFAULT_SYNC_INTERVAL
     addressing_style: str = "auto"
     final_sync_timeout_seconds: float = DEFAULT_FINAL_SYNC_TIMEOUT
+    # botocore >= 1.36 adds CRC checksums by default, which several S3-compatible stores
+    # reject: by default they are sent only where an operation requires one.
+    checksums: str = "when_required"
 
 
 def bos_settings(table: Mapping, environ: Mapping[str, str]) -> BosSettings | None:
@@ -92,6 +97,7 @@ def bos_settings(table: Mapping, environ: Mapping[str, str]) -> BosSettings | No
         addressing_style=_style(values["addressing_style"]),
         final_sync_timeout_seconds=_seconds(values, "final_sync_timeout_seconds",
                                             DEFAULT_FINAL_SYNC_TIMEOUT),
+        checksums=_checksums(values["checksums"]),
     )
 
 
@@ -131,6 +137,13 @@ def _seconds(values: dict, name: str, default: float) -> float:
     if not 0 < seconds < math.inf or isinstance(value, bool):
         raise ValueError(f"bos.{name} must be a positive number")
     return seconds
+
+
+def _checksums(value: object) -> str:
+    mode = value or "when_required"
+    if mode not in CHECKSUM_MODES:
+        raise ValueError(f"bos.checksums must be one of {', '.join(CHECKSUM_MODES)}")
+    return mode
 
 
 def _style(value: object) -> str:
@@ -185,10 +198,8 @@ def make_client(
         read_timeout=60,
         retries={"max_attempts": 3, "mode": "standard"},
         max_pool_connections=connections,
-        # botocore >= 1.36 adds CRC checksums by default, which several S3-compatible
-        # stores reject; send them only where the operation requires one.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
+        request_checksum_calculation=settings.checksums,
+        response_checksum_validation=settings.checksums,
     )
     return session.client("s3", endpoint_url=settings.endpoint, config=config)
 
