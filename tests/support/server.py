@@ -34,6 +34,14 @@ def job_body(name: str = "job", start_cmd: str = "python -c 'print(1)'", **chang
         "resource_config": {"resource_type": "PUBLIC", "node_count": 1,
                             "resource_name": "CPU_4C_16G", "max_duration": 1},
     }
+    return apply_changes(body, changes)
+
+
+DELETE = object()
+
+
+def apply_changes(body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted fields (train_config.code_path) of `body`; the value DELETE removes one."""
     for dotted, value in changes.items():
         *parents, last = dotted.split(".")
         where = body
@@ -44,9 +52,6 @@ def job_body(name: str = "job", start_cmd: str = "python -c 'print(1)'", **chang
         else:
             where[last] = value
     return body
-
-
-DELETE = object()
 
 
 @dataclass

@@ -12,7 +12,7 @@ from bmlocal.runtime.pools import Pools, public_pools, user_pools
 from bmlocal.runtime.spec import JobSpec
 from bmlocal.runtime.storage.localbos import LocalBosStorage
 from bmlocal.runtime.storage.pfs import PfsStorage
-from tests.support.server import DELETE, job_body
+from tests.support.server import DELETE, apply_changes, job_body
 
 USER_POOL = {"name": "team-a100", "nodes": 2, "gpus_per_node": 8, "cpus_per_node": 32,
              "memory_gb": 256, "gpu_type": "A100"}
@@ -36,17 +36,7 @@ def validator(tmp_path: Path) -> CreateValidator:
 
 def body(**changes: Any) -> dict[str, Any]:
     """A valid DEFAULT body on CPU_4C_16G, with dotted changes (value DELETE removes)."""
-    request = job_body("job", "python train.py")
-    for dotted, value in changes.items():
-        *parents, last = dotted.split(".")
-        where = request
-        for part in parents:
-            where = where[part]
-        if value is DELETE:
-            where.pop(last, None)
-        else:
-            where[last] = value
-    return request
+    return apply_changes(job_body("job", "python train.py"), changes)
 
 
 def ccr(**changes: Any) -> dict[str, Any]:
