@@ -13,7 +13,7 @@ from bmlocal.api.auth import Auth, TokenError
 from bmlocal.api.openapi import document
 from bmlocal.api.validation import (MAX_ROW_ID, CreateValidator, require_id, require_int,
                                      require_project)
-from bmlocal.errors import ApiError
+from bmlocal.errors import ApiError, invalid
 from bmlocal.runtime.service import JobService
 from bmlocal.runtime.store import Job
 
@@ -68,7 +68,7 @@ def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> F
             result = handler(body, project)
         except ApiError as exc:
             log.info("log_id=%s %s -> %s %s", log_id, method, exc.code, exc.message)
-            return reply({"error_code": exc.code, "error_msg": exc.message, "log_id": log_id})
+            return error_reply(exc, log_id)
         log.info("log_id=%s %s -> ok", log_id, method)
         return reply({"log_id": log_id, "result": result})
 
@@ -91,16 +91,14 @@ def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> F
         if exc.code == 413:
             log.info("log_id=%s %r -> 406001 param[body] invalid (over %s bytes)", log_id,
                      request.path, MAX_BODY)
-            return reply({"error_code": 406001, "error_msg": "param[body] invalid",
-                          "log_id": log_id})
+            return error_reply(invalid("body"), log_id)
         return unsupported(log_id)
 
     @app.errorhandler(Exception)
     def internal(exc: Exception) -> Response:
         log_id = log_ids()
         log.exception("log_id=%s internal error", log_id)
-        return reply({"error_code": 406000, "error_msg": "internal server error",
-                      "log_id": log_id})
+        return error_reply(ApiError(406000), log_id)
 
     return app
 
@@ -108,8 +106,12 @@ def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> F
 def unsupported(log_id: int) -> Response:
     log.info("log_id=%s %s %r -> 3 Unsupported openapi method", log_id, request.method,
              request.path)
-    return reply({"error_code": 3, "error_msg": "Unsupported openapi method",
-                  "log_id": log_id}, 404)
+    return error_reply(ApiError(3), log_id, 404)
+
+
+def error_reply(exc: ApiError, log_id: int, status: int = 200) -> Response:
+    """The one place error envelopes are made."""
+    return reply({"error_code": exc.code, "error_msg": exc.message, "log_id": log_id}, status)
 
 
 def json_body() -> Any:
@@ -194,5 +196,19 @@ def log_chunk(service: JobService, body: dict[str, Any], project: str) -> dict[s
         with open(path, "rb") as f:
             f.seek(offset)
             content = f.read(LOG_CHUNK)
+    content = content[:len(content) - partial_tail(content)]
     return {"file": name, "offset": offset + len(content),
             "content": content.decode("utf-8", errors="replace")}
+
+
+def partial_tail(data: bytes) -> int:
+    """How many bytes at the end of `data` begin a UTF-8 character cut off by the chunk
+    limit: they are left for the next read rather than sent as a replacement character."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # a lead byte (or ASCII): is its character complete?
+            needed = 2 if byte >= 0xC0 else 1
+            needed = 3 if byte >= 0xE0 else needed
+            needed = 4 if byte >= 0xF0 else needed
+            return back if needed > back else 0
+    return 0

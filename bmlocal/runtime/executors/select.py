@@ -1,6 +1,10 @@
 """Which executor runs a job, and which one owns a stored node handle."""
+import logging
+
 from bmlocal.runtime.executors.base import Executor, Handle
 from bmlocal.runtime.spec import JobSpec
+
+log = logging.getLogger("bmlocal.executors")
 
 
 class Executors:
@@ -15,4 +19,29 @@ class Executors:
         return self.process
 
     def for_handle(self, handle: Handle) -> Executor:
-        return self._by_name[handle["kind"]]
+        return self._by_name.get(handle["kind"]) or Unavailable(handle["kind"])
+
+
+class Unavailable:
+    """The executor of nodes started by a server that had it (a Docker engine that does not
+    answer now): their end cannot be known, so they count as running until it is back."""
+
+    python = "python"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def poll(self, handle: Handle) -> int | None:
+        return None
+
+    def adopt(self, handle: Handle) -> None:
+        log.warning("node %s cannot be watched: no %s executor answers", handle, self.name)
+
+    def stop(self, handle: Handle, grace: float) -> None:
+        self.adopt(handle)
+
+    def kill(self, handle: Handle) -> None:
+        self.adopt(handle)
+
+    def release(self, handle: Handle) -> None:
+        """Nothing can be removed without the executor."""
