@@ -104,6 +104,9 @@ def test_kill_9_of_the_server_adopts_live_containers_and_records_ended_ones(
     ending = server.ok("create", ccr(
         "ends", "while [ ! -e $BML_OUTPUT_DIR/go ]; do sleep 0.1; done; exit 6"))
     wait_for_log(server, running, "started")
+    # The log can show before the job is stored as RUNNING; a kill in that gap is
+    # a start cut short, which queues the job again instead of adopting it.
+    server.wait(running, "RUNNING", timeout=60)
     server.wait(ending, "RUNNING", timeout=60)
     server.stop(signal.SIGKILL)
     (server.pfs / "out" / "ends" / "go").write_text("")
