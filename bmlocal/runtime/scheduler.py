@@ -14,7 +14,7 @@ from typing import Callable
 
 from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
-from bmlocal.runtime.executors.base import NODE_LOST
+from bmlocal.runtime.executors.base import NODE_LOST, OUT_OF_MEMORY
 from bmlocal.runtime.executors.select import Executors
 from bmlocal.runtime.pools import Pools
 from bmlocal.runtime.resources import Allocator, Request
@@ -185,14 +185,20 @@ class Scheduler:
                 return
             rank, code = min(failed, key=lambda f: (f[1] in CONSEQUENTIAL,
                                                     self._exit_seen.get((job.id, f[0]), 0.0)))
-            reason = (f"node {rank} was lost: its supervisor ended without an exit code"
-                      if code == NODE_LOST else f"node {rank} exited with code {code}")
-            self._end(job, Status.FAILED, reason)
+            self._end(job, Status.FAILED, self._failure(job, rank, code))
         elif exits and all(code == 0 for code in exits.values()):
             self._end(job, Status.SUCCESSED, "every node exited with code 0")
         elif self.clock.now() >= self.deadline(job):
             hours = job.spec.max_duration
             self._end(job, Status.FAILED, f"max duration exceeded ({hours} h)")
+
+    def _failure(self, job: Job, rank: int, code: int) -> str:
+        if code == NODE_LOST:
+            return f"node {rank} was lost: its supervisor ended without an exit code"
+        handle = next(h for r, h, _ in self.store.nodes(job.id) if r == rank)
+        note = self.executors.for_handle(handle).exit_note(handle)
+        limit = f" ({job.grant.get('memory')} GB)" if note == OUT_OF_MEMORY else ""
+        return f"node {rank} exited with code {code}" + (f": {note}{limit}" if note else "")
 
     def deadline(self, job: Job) -> float:
         return (job.start_time or self.clock.now()) + self.clock.hours(job.spec.max_duration)

@@ -151,6 +151,17 @@ def test_container_limits_and_shm(make_server, docker_client) -> None:
     server.wait(job_id, timeout=60)
 
 
+def test_a_container_over_its_memory_is_killed_and_the_reason_says_so(make_server) -> None:
+    server = make_server()
+    job_id = server.ok("create", ccr(
+        "hog", "python -c 'b = bytearray(3 * 2**30)'", image="/bmlocal/train", tag="cpu",
+        **{"resource_config.memory": 1}))
+    info = server.wait(job_id, timeout=120)
+    assert info["train_status"] == "FAILED"  # torchrun's code, 1, for its worker killed
+    assert info["status_reason"] == "node 0 exited with code 1: killed at its memory limit (1 GB)"
+    assert containers_of(server) == []
+
+
 @pytest.mark.parametrize("strategy,script", [("PytorchDDP", "ddp_allreduce.py"),
                                              ("PaddleFleet", "paddle_allreduce.py"),
                                              ("Horovod", "hvd_allreduce.py")])

@@ -5,6 +5,7 @@ from typing import Any, Protocol
 
 Handle = dict[str, Any]  # JSON-serialisable; stored so that a restarted server can adopt
 NODE_LOST = -1  # poll's answer for a node whose exit code could not be known
+OUT_OF_MEMORY = "killed at its memory limit"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class Executor(Protocol):
 
     def poll(self, handle: Handle) -> int | None:
         """The node's exit code once nothing of it runs; NODE_LOST if it vanished unrecorded."""
+
+    def exit_note(self, handle: Handle) -> str:
+        """What the exit code alone does not say (OUT_OF_MEMORY), or ""."""
 
     def stop(self, handle: Handle, grace: float) -> None:
         """SIGTERM to every process of the node now, SIGKILL after `grace`; returns at once."""

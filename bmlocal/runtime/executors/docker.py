@@ -13,7 +13,8 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.images import Image
 from docker.types import DeviceRequest
 
-from bmlocal.runtime.executors.base import NODE_LOST, Handle, JobPaths, NodeSpec
+from bmlocal.runtime.executors.base import (NODE_LOST, OUT_OF_MEMORY, Handle, JobPaths,
+                                            NodeSpec)
 
 log = logging.getLogger("bmlocal.docker")
 INSIDE = JobPaths("/bml/code", "/bml/output", "/bml/logs", "/bml/train", "/bml/eval")
@@ -169,6 +170,13 @@ class DockerExecutor:
         if state["Status"] in ("created", "running", "restarting", "paused", "removing"):
             return None
         return int(state["ExitCode"])
+
+    def exit_note(self, handle: Handle) -> str:
+        try:
+            state = self.client.api.inspect_container(handle["id"])["State"]
+        except NotFound:
+            return ""
+        return OUT_OF_MEMORY if state.get("OOMKilled") else ""
 
     def stop(self, handle: Handle, grace: float) -> None:
         """`docker stop` in the background: SIGTERM now, SIGKILL after `grace`."""

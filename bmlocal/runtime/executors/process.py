@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from bmlocal.runtime.executors import proc
-from bmlocal.runtime.executors.base import NODE_LOST, Handle, JobPaths, NodeSpec
+from bmlocal.runtime.executors.base import (NODE_LOST, OUT_OF_MEMORY, Handle, JobPaths,
+                                            NodeSpec)
 from bmlocal.runtime.environment import host_environment
 from bmlocal.runtime.executors.supervisor import write_json
 
@@ -42,7 +43,8 @@ class ProcessExecutor:
         write_json(spec.state_dir / "node.json", {
             "argv": spec.argv, "env": spec.env, "cwd": spec.host_paths.code,
             "log_path": str(spec.log_path), "grace": spec.grace,
-            "cpu_set": cpu_set(spec.cpus, spec.job_id + spec.rank)})
+            "cpu_set": cpu_set(spec.cpus, spec.job_id + spec.rank),
+            "memory_gb": spec.memory_gb})
         with open(spec.state_dir / "supervisor.err", "ab") as errors:
             supervisor = subprocess.Popen(
                 [sys.executable, "-m", "bmlocal.runtime.executors.supervisor",
@@ -62,9 +64,19 @@ class ProcessExecutor:
         self._spawned.pop(handle["pid"], None)
         exit_file = Path(handle["state_dir"]) / "exit.json"
         if exit_file.exists():
-            return int(json.loads(exit_file.read_text())["code"])
+            return int(self._exit(handle)["code"])
         self._kill_child(handle)
         return NODE_LOST
+
+    def exit_note(self, handle: Handle) -> str:
+        return OUT_OF_MEMORY if self._exit(handle).get("out_of_memory") else ""
+
+    @staticmethod
+    def _exit(handle: Handle) -> dict:
+        try:
+            return json.loads((Path(handle["state_dir"]) / "exit.json").read_text())
+        except (OSError, ValueError):
+            return {}
 
     def stop(self, handle: Handle, grace: float) -> None:
         if proc.alive(handle["pid"], handle["start"]):

@@ -34,6 +34,9 @@ class Unavailable:
     def poll(self, handle: Handle) -> int | None:
         return None
 
+    def exit_note(self, handle: Handle) -> str:
+        return ""
+
     def adopt(self, handle: Handle) -> None:
         log.warning("node %s cannot be watched: no %s executor answers", handle, self.name)
 

@@ -2,8 +2,9 @@
 tree, forwards stop signals and records the exit code in the node's state directory.
 
 Run as `python -m bmlocal.runtime.executors.supervisor STATE_DIR`; STATE_DIR/node.json holds
-argv, env, cwd, log_path and grace. It writes child.json once the node runs and exit.json
-once nothing of the node runs any more. Only the standard library is imported: it starts fast.
+argv, env, cwd, log_path, grace, cpu_set and memory_gb. It writes child.json once the node
+runs and exit.json once nothing of the node runs any more. Only the standard library is
+imported: it starts fast.
 """
 import ctypes
 import json
@@ -13,8 +14,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from bmlocal.runtime.executors import proc
+from bmlocal.runtime.executors.cgroup import MemoryCgroup, Unavailable
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -37,6 +40,7 @@ class Node:
         self.config = json.loads((state_dir / "node.json").read_text())
         self.stop_deadline: float | None = None
         self.child: subprocess.Popen | None = None
+        self.cgroup: MemoryCgroup | None = None
 
     def start(self) -> int | None:
         """Start the node's command; an exit code if it could not start."""
@@ -45,17 +49,36 @@ class Node:
         if self.config.get("cpu_set"):
             os.sched_setaffinity(0, self.config["cpu_set"])
         with open(self.config["log_path"], "ab", buffering=0) as log:
+            self.limit_memory(log)
             try:
                 self.child = subprocess.Popen(
                     self.config["argv"], cwd=self.config["cwd"], env=self.config["env"],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True)
-            except OSError as exc:
+                    start_new_session=True,
+                    preexec_fn=self.cgroup.enter if self.cgroup else None)
+            except (OSError, subprocess.SubprocessError) as exc:
                 log.write(f"bmlocal: cannot start {self.config['argv'][0]}: {exc}\n".encode())
                 return 127
         write_json(self.state_dir / "child.json",
                    {"pid": self.child.pid, "start": proc.start_time(self.child.pid)})
         return None
+
+    def limit_memory(self, log: BinaryIO) -> None:
+        gigabytes = self.config.get("memory_gb")
+        if not gigabytes:
+            return
+        try:
+            self.cgroup = MemoryCgroup.create(gigabytes * 2**30)
+        except Unavailable as exc:
+            log.write(f"bmlocal: memory is not limited to {gigabytes} GB: {exc}\n".encode())
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed a process of the node at its memory limit."""
+        if self.cgroup is None:
+            return False
+        killed = self.cgroup.oom_kills() > 0
+        self.cgroup.remove()
+        return killed
 
     def on_stop_signal(self, signum: int, _frame: object) -> None:
         """SIGTERM to the whole tree now; SIGALRM (SIGKILL to it) after the grace."""
@@ -112,7 +135,8 @@ def main(state_dir: str) -> int:
         code = node.wait()
     node.end_stragglers()
     write_json(node.state_dir / "exit.json",
-               {"code": code, "stopped": node.stop_deadline is not None})
+               {"code": code, "stopped": node.stop_deadline is not None,
+                "out_of_memory": node.out_of_memory()})
     return 0
 
 
