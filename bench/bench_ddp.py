@@ -1,12 +1,18 @@
 """2-process PyTorch DDP through bmlocal (PytorchDDP, 2 nodes of 1 worker) beside plain
 torchrun of the same script, interleaved in one run: wall time and training steps per second.
-Plain torchrun is `--standalone --nproc_per_node 2`: one agent, two workers; bmlocal runs
-two nodes, each its own supervisor and torchrun agent with one worker.
 
-Run: .venv/bin/python bench/bench_ddp.py
+Two plain baselines: `torchrun --standalone --nproc_per_node 2` (one agent, two workers) and
+the same job launched by hand as bmlocal lays it out, two `torchrun --nnodes 2` agents of one
+worker each joined through a static rendezvous. The first is the issue's yardstick; the
+second tells bmlocal's own cost apart from that of running two nodes.
+
+Run: .venv/bin/python bench/bench_ddp.py [--steps N] [--runs N]
 """
+import argparse
 import json
+import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -21,32 +27,81 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from tests.support.server import Server  # noqa: E402
 
-RUNS = 5
+TORCHRUN = str(Path(sys.executable).parent / "torchrun")
+Result = tuple[float, float]  # wall seconds, steps per second
 
 
-def plain(workdir: Path) -> tuple[float, float]:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def plain(workdir: Path, commands: list[list[str]], env: dict[str, str]) -> Result:
     started = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "torchrun"), "--standalone",
-                    "--nproc_per_node", "2", "ddp_steps.py"], cwd=workdir, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nodes = [subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for argv in commands]
+    errors = [node.communicate()[1] for node in nodes]
+    if any(node.returncode for node in nodes):
+        raise RuntimeError(f"plain torchrun failed: {commands}\n{errors[0][-2000:]}")
     wall = time.perf_counter() - started
     return wall, json.loads((workdir / "steps.json").read_text())["steps_per_second"]
 
 
-def through_bmlocal(server: Server, i: int) -> tuple[float, float]:
+def standalone(workdir: Path, env: dict[str, str]) -> Result:
+    return plain(workdir, [[TORCHRUN, "--standalone", "--nproc_per_node", "2",
+                            "ddp_steps.py"]], env)
+
+
+def two_nodes(workdir: Path, env: dict[str, str]) -> Result:
+    port = str(free_port())
+    # one thread a worker, as bmlocal sets for two one-worker nodes on this machine
+    threads = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    return plain(workdir, [[TORCHRUN, "--nnodes", "2", "--node_rank", str(rank),
+                            "--nproc_per_node", "1", "--master_addr", "127.0.0.1",
+                            "--master_port", port, "ddp_steps.py"] for rank in (0, 1)],
+                 {**env, "OMP_NUM_THREADS": threads})
+
+
+def through_bmlocal(server: Server, i: int, steps: int) -> Result:
     started = time.perf_counter()
-    job_id = server.create(f"ddp-{i}", "python ddp_steps.py", **{
+    job_id = server.create(f"ddp-{i}", f"BENCH_STEPS={steps} python ddp_steps.py", **{
         "train_config.code_path": "/bench", "train_config.distribute_strategy": "PytorchDDP",
         "resource_config.node_count": 2})
-    info = server.wait(job_id, timeout=600, statuses="SUCCESSED", every=0.2)
+    info = server.wait(job_id, timeout=600, every=0.1)
     wall = time.perf_counter() - started
-    assert info["train_status"] == "SUCCESSED"
-    steps = json.loads((server.pfs / "out" / f"ddp-{i}" / "steps.json").read_text())
-    return wall, steps["steps_per_second"]
+    if info["train_status"] != "SUCCESSED":
+        raise RuntimeError(f"bmlocal job {job_id} {info['train_status']}: "
+                           f"{info['status_reason']}\n{server.node_log(job_id, 1)[-2000:]}")
+    out = json.loads((server.pfs / "out" / f"ddp-{i}" / "steps.json").read_text())
+    return wall, out["steps_per_second"]
+
+
+def report(results: dict[str, list[Result]], steps: int, runs: int) -> None:
+    wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
+    rate = {k: statistics.median(s for _, s in v) for k, v in results.items()}
+    table = Table(title=f"2-process DDP, {steps} steps, medians of {runs} interleaved runs")
+    for column in ("", "wall s", "steps/s", "bmlocal wall ratio", "bmlocal steps/s ratio"):
+        table.add_column(column)
+    for name in results:
+        ratios = ("", "") if name == "bmlocal" else (
+            f"{wall['bmlocal'] / wall[name]:.3f} (+{wall['bmlocal'] - wall[name]:.2f} s)",
+            f"{rate['bmlocal'] / rate[name]:.3f}")
+        table.add_row(name, f"{wall[name]:.2f}", f"{rate[name]:.1f}", *ratios)
+    console = Console(width=110)
+    console.print(table)
+    console.print("targets against torchrun --standalone: wall ratio <= 1.05, "
+                    "steps/s ratio >= 0.98")
 
 
 def main() -> None:
-    results: dict[str, list[tuple[float, float]]] = {"torchrun": [], "bmlocal": []}
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    env = {**os.environ, "BENCH_STEPS": str(args.steps)}
+    results: dict[str, list[Result]] = {
+        "torchrun --standalone": [], "torchrun, 2 nodes by hand": [], "bmlocal": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         workdir = root / "plain"
@@ -56,22 +111,13 @@ def main() -> None:
         (server.pfs / "bench").mkdir()
         shutil.copy(HERE / "ddp_steps.py", server.pfs / "bench")
         try:
-            for i in range(RUNS):
-                results["torchrun"].append(plain(workdir))
-                results["bmlocal"].append(through_bmlocal(server, i))
+            for i in range(args.runs):
+                results["torchrun --standalone"].append(standalone(workdir, env))
+                results["torchrun, 2 nodes by hand"].append(two_nodes(workdir, env))
+                results["bmlocal"].append(through_bmlocal(server, i, args.steps))
         finally:
             server.stop()
-    wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
-    steps = {k: statistics.median(s for _, s in v) for k, v in results.items()}
-    table = Table(title=f"2-process DDP, medians of {RUNS} interleaved runs")
-    for column in ("", "wall s", "steps/s"):
-        table.add_column(column)
-    for name in results:
-        table.add_row(name, f"{wall[name]:.2f}", f"{steps[name]:.1f}")
-    table.add_row("bmlocal / torchrun", f"{wall['bmlocal'] / wall['torchrun']:.3f}",
-                  f"{steps['bmlocal'] / steps['torchrun']:.3f}")
-    Console().print(table)
-    Console().print("targets: wall overhead <= 5% (ratio <= 1.05), steps/s ratio >= 0.98")
+    report(results, args.steps, args.runs)
 
 
 if __name__ == "__main__":

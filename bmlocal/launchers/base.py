@@ -9,6 +9,8 @@ JOIN_TIMEOUT_S = 45
 
 _PYTHON = re.compile(r"python(\d+(\.\d+)*)?")
 _OPERATOR = re.compile(r"[();<>|&]+")
+_ASSIGNMENT = re.compile(r"""\s*[A-Za-z_][A-Za-z0-9_]*="""  # NAME=, then a value to a blank
+                         r"""(?:"[^"]*"|'[^']*'|[^\s"'();<>|&])*(\s+|$)""")
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,18 @@ def shell(command: str) -> list[str]:
 
 
 def exec_prefixed(prefix: list[str], start_cmd: str) -> str:
-    """A shell line running `prefix` followed by start_cmd's own words, shell expansion kept."""
-    return f"exec {shlex.join(prefix)} {start_cmd.strip()}"
+    """A shell line running `prefix` followed by start_cmd's own words, shell expansion kept;
+    start_cmd's leading `NAME=value` words stay in front, where the shell exports them."""
+    assignments, command = split_assignments(start_cmd)
+    return " ".join(p for p in (assignments, "exec", shlex.join(prefix), command) if p)
+
+
+def split_assignments(start_cmd: str) -> tuple[str, str]:
+    """start_cmd's leading `NAME=value` words, as written, and the command after them."""
+    end = 0
+    while end < len(start_cmd) and (found := _ASSIGNMENT.match(start_cmd, end)):
+        end = found.end()
+    return start_cmd[:end].strip(), start_cmd[end:].strip()
 
 
 def words(start_cmd: str) -> list[str]:
@@ -75,8 +87,9 @@ def python_module(argv: list[str]) -> str | None:
 
 
 def python_command(start_cmd: str) -> list[str]:
-    """start_cmd's words when it is a simple `python ...` command, else []."""
-    argv = words(start_cmd)
+    """The words of a simple `[NAME=value ...] python ...` command after its assignments,
+    else []."""
+    argv = words(split_assignments(start_cmd)[1])
     return argv if argv and is_python(argv[0]) else []
 
 

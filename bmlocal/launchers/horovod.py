@@ -3,8 +3,8 @@ import os
 import re
 
 from bmlocal.launchers.base import (
-    JOIN_TIMEOUT_S, NodeCommand, Topology, agent_argv, python_command, shell, words,
-    workers_per_node)
+    JOIN_TIMEOUT_S, NodeCommand, Topology, agent_argv, exec_prefixed, python_command, shell,
+    words, workers_per_node)
 
 AGENT_MODULE = "bmlocal.launchers.horovod_agent"
 # horovodrun's options end where the training command starts: the first `python` word
@@ -18,7 +18,8 @@ def node_command(start_cmd: str, topo: Topology) -> NodeCommand:
     command = _training_command(start_cmd)
     if not command:
         return NodeCommand(shell(start_cmd), {})
-    return NodeCommand(agent_argv(topo, AGENT_MODULE, _options(topo), f"exec {command}"), {})
+    return NodeCommand(agent_argv(topo, AGENT_MODULE, _options(topo),
+                                  exec_prefixed([], command)), {})
 
 
 def _training_command(start_cmd: str) -> str | None:

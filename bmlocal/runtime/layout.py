@@ -46,6 +46,8 @@ class JobDir:
 
     def event(self, line: str) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        now = time.time()
+        milliseconds = int(now * 1000) % 1000
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{milliseconds:03d}"
         with open(self.events, "a", encoding="utf-8") as f:
             f.write(f"[{stamp}] bmlocal: {line}\n")

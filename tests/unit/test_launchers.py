@@ -2,7 +2,8 @@
 import pytest
 
 from bmlocal.launchers import node_command
-from bmlocal.launchers.base import NodeCommand, Topology, python_module, words
+from bmlocal.launchers.base import (NodeCommand, Topology, python_module,
+                                    split_assignments, words)
 
 PY = "/venv/bin/python"
 LOGS = "/jobs/7/logs"
@@ -63,6 +64,13 @@ def test_ddp_wraps_python_in_torchrun(node_count: int, node_rank: int) -> None:
         ["/bin/sh", "-c",
          f"{torchrun(node_count, node_rank)} python train.py --out $BML_OUTPUT_DIR"],
         ddp_env(node_count, node_rank))
+
+
+def test_ddp_wraps_python_after_variable_assignments() -> None:
+    start_cmd = """STEPS=4 NAME='a b' X="$HOME/c d" python train.py"""
+    command = node_command("PytorchDDP", start_cmd, topo(2, 1))
+    assert command.argv == ["/bin/sh", "-c", """STEPS=4 NAME='a b' X="$HOME/c d" """
+                            f"{torchrun(2, 1)} python train.py"]
 
 
 def test_ddp_runs_one_worker_per_gpu() -> None:
@@ -166,6 +174,11 @@ def test_horovod_runs_python_in_the_node_agent(node_count: int, node_rank: int) 
         [*hvd_agent(node_count, node_rank), "exec python x.py --out $BML_OUTPUT_DIR"], {})
 
 
+def test_horovod_keeps_variable_assignments_before_exec() -> None:
+    command = node_command("Horovod", "A=1 B= python x.py", topo(2, 1))
+    assert command.argv == [*hvd_agent(2, 1), "A=1 B= exec python x.py"]
+
+
 def test_horovod_runs_one_rank_per_gpu() -> None:
     command = node_command("Horovod", "python x.py", topo(2, 1, gpus=(0, 1, 2)))
     assert command.argv == [*hvd_agent(2, 1, slots=3), "exec python x.py"]
@@ -204,6 +217,17 @@ def test_horovod_leaves_other_commands_alone(start_cmd: str) -> None:
 ])
 def test_words_of_simple_commands_only(start_cmd: str, expected: list[str]) -> None:
     assert words(start_cmd) == expected
+
+
+@pytest.mark.parametrize("start_cmd,expected", [
+    ("python a.py", ("", "python a.py")),
+    (" A=1  B='x y' python a.py B=2", ("A=1  B='x y'", "python a.py B=2")),
+    ('A="$X y"', ('A="$X y"', "")),
+    ("A=1; python a.py", ("", "A=1; python a.py")),
+    ("1A=2 python a.py", ("", "1A=2 python a.py")),
+])
+def test_leading_assignments(start_cmd: str, expected: tuple[str, str]) -> None:
+    assert split_assignments(start_cmd) == expected
 
 
 @pytest.mark.parametrize("argv,module", [
