@@ -100,7 +100,7 @@ class Runner:
         command = node_command(job.spec.distribute_strategy, job.spec.start_cmd, topo)
         env = {**executor.base_env(), **job_variables(job, topo, view, self.machine_has_gpus),
                **(rdma.nccl_env(ib) if ib is not None else {}), **command.env}
-        spec = NodeSpec(job.id, rank, command.argv, env, paths, jd.node_log(rank),
+        spec = NodeSpec(job.id, rank, command.argv, env, paths, jd.node_log(rank), jd.events,
                         jd.node_state(rank), self.grace, image=self._image(job),
                         repository_id=job.spec.repository_id,
                         cpus=job.grant.get("cpu_num"), memory_gb=job.grant.get("memory"),

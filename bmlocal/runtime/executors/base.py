@@ -26,6 +26,7 @@ class NodeSpec:
     env: dict[str, str]
     host_paths: JobPaths
     log_path: Path  # the node's stdout and stderr
+    events_path: Path  # the job's event log, for the runtime's own lines
     state_dir: Path  # the executor's own files for this node
     grace: float
     image: str | None = None  # the spec's "/namespace/name:tag"

@@ -41,8 +41,9 @@ class ProcessExecutor:
         for stale in ("child.json", "exit.json"):
             (spec.state_dir / stale).unlink(missing_ok=True)
         write_json(spec.state_dir / "node.json", {
-            "argv": spec.argv, "env": spec.env, "cwd": spec.host_paths.code,
-            "log_path": str(spec.log_path), "grace": spec.grace,
+            "rank": spec.rank, "argv": spec.argv, "env": spec.env, "cwd": spec.host_paths.code,
+            "log_path": str(spec.log_path), "events_path": str(spec.events_path),
+            "grace": spec.grace,
             "cpu_set": cpu_set(spec.cpus, spec.job_id + spec.rank),
             "memory_gb": spec.memory_gb})
         with open(spec.state_dir / "supervisor.err", "ab") as errors:

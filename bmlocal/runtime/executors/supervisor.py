@@ -2,9 +2,9 @@
 tree, forwards stop signals and records the exit code in the node's state directory.
 
 Run as `python -m bmlocal.runtime.executors.supervisor STATE_DIR`; STATE_DIR/node.json holds
-argv, env, cwd, log_path, grace, cpu_set and memory_gb. It writes child.json once the node
-runs and exit.json once nothing of the node runs any more. Only the standard library is
-imported: it starts fast.
+rank, argv, env, cwd, log_path, events_path, grace, cpu_set and memory_gb. It writes
+child.json once the node runs and exit.json once nothing of the node runs any more. Only the
+standard library is imported: it starts fast.
 """
 import ctypes
 import json
@@ -14,10 +14,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import BinaryIO
 
 from bmlocal.runtime.executors import proc
 from bmlocal.runtime.executors.cgroup import MemoryCgroup, Unavailable
+from bmlocal.runtime.layout import append_event
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -48,8 +48,8 @@ class Node:
             return 128 + signal.SIGTERM
         if self.config.get("cpu_set"):
             os.sched_setaffinity(0, self.config["cpu_set"])
+        self.limit_memory()
         with open(self.config["log_path"], "ab", buffering=0) as log:
-            self.limit_memory(log)
             try:
                 self.child = subprocess.Popen(
                     self.config["argv"], cwd=self.config["cwd"], env=self.config["env"],
@@ -63,14 +63,15 @@ class Node:
                    {"pid": self.child.pid, "start": proc.start_time(self.child.pid)})
         return None
 
-    def limit_memory(self, log: BinaryIO) -> None:
+    def limit_memory(self) -> None:
         gigabytes = self.config.get("memory_gb")
         if not gigabytes:
             return
         try:
             self.cgroup = MemoryCgroup.create(gigabytes * 2**30)
         except Unavailable as exc:
-            log.write(f"bmlocal: memory is not limited to {gigabytes} GB: {exc}\n".encode())
+            append_event(self.config["events_path"], f"node {self.config['rank']}: memory is "
+                                                     f"not limited to {gigabytes} GB: {exc}")
 
     def out_of_memory(self) -> bool:
         """Whether the kernel killed a process of the node at its memory limit."""
