@@ -85,7 +85,7 @@ def report(results: dict[str, list[Result]], steps: int, runs: int) -> None:
         table.add_column(column)
     for name in results:
         ratios = ("", "") if name == "bmlocal" else (
-            f"{wall['bmlocal'] / wall[name]:.3f} (+{wall['bmlocal'] - wall[name]:.2f} s)",
+            f"{wall['bmlocal'] / wall[name]:.3f} ({wall['bmlocal'] - wall[name]:+.2f} s)",
             f"{rate['bmlocal'] / rate[name]:.3f}")
         table.add_row(name, f"{wall[name]:.2f}", f"{rate[name]:.1f}", *ratios)
     console = Console(width=110)
@@ -99,11 +99,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    env = {**os.environ, "BENCH_STEPS": str(args.steps)}
     results: dict[str, list[Result]] = {
         "torchrun --standalone": [], "torchrun, 2 nodes by hand": [], "bmlocal": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        # plain torchrun leaves a torchelastic_* directory in TMPDIR each run: keep them here
+        env = {**os.environ, "BENCH_STEPS": str(args.steps), "TMPDIR": tmp}
         workdir = root / "plain"
         workdir.mkdir()
         shutil.copy(HERE / "ddp_steps.py", workdir)
