@@ -1,7 +1,8 @@
 """Where a job's files live under the data directory."""
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from bmlocal.runtime.events import append_event
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,3 @@ class JobDir:
     def event(self, line: str) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         append_event(self.events, line)
-
-
-def append_event(path: Path | str, line: str) -> None:
-    """One stamped line of the runtime's own in a job's event log (the supervisor's too)."""
-    now = time.time()
-    milliseconds = int(now * 1000) % 1000
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{milliseconds:03d}"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(f"[{stamp}] bmlocal: {line}\n")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bmlocal.runtime.executors import proc
 from bmlocal.runtime.executors.cgroup import MemoryCgroup, Unavailable
-from bmlocal.runtime.layout import append_event
+from bmlocal.runtime.events import append_event
 
 PR_SET_CHILD_SUBREAPER = 36
 
