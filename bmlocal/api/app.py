@@ -207,8 +207,6 @@ def partial_tail(data: bytes) -> int:
     for back in range(1, min(4, len(data)) + 1):
         byte = data[-back]
         if byte & 0xC0 != 0x80:  # a lead byte (or ASCII): is its character complete?
-            needed = 2 if byte >= 0xC0 else 1
-            needed = 3 if byte >= 0xE0 else needed
-            needed = 4 if byte >= 0xF0 else needed
+            needed = 1 if byte < 0xC0 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
             return back if needed > back else 0
     return 0

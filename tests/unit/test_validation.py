@@ -290,20 +290,15 @@ DATASET_PATHS = [
 ]
 
 
+@pytest.mark.parametrize("dataset, code, message", [
+    ("trainset", 406022, "training dataset address error"),
+    ("evalset", 406023, "test dataset address error")])
 @pytest.mark.parametrize("source, path", DATASET_PATHS)
-def test_a_bad_trainset_path_is_406022(validator: CreateValidator, source: str,
-                                       path: str) -> None:
-    request = body(**{"dataset_config.trainset_UrlSource": source,
-                      "dataset_config.trainset_path": path})
-    assert error_of(validator, request) == (406022, "training dataset address error")
-
-
-@pytest.mark.parametrize("source, path", DATASET_PATHS)
-def test_a_bad_evalset_path_is_406023(validator: CreateValidator, source: str,
-                                      path: str) -> None:
-    request = body(**{"dataset_config.evalset_UrlSource": source,
-                      "dataset_config.evalset_path": path})
-    assert error_of(validator, request) == (406023, "test dataset address error")
+def test_a_bad_dataset_path_is_refused(validator: CreateValidator, dataset: str, code: int,
+                                       message: str, source: str, path: str) -> None:
+    request = body(**{f"dataset_config.{dataset}_UrlSource": source,
+                      f"dataset_config.{dataset}_path": path})
+    assert error_of(validator, request) == (code, message)
 
 
 def test_empty_dataset_paths_count_as_not_given(validator: CreateValidator) -> None:

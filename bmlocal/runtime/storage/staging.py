@@ -1,4 +1,5 @@
-"""Bringing a job's code and datasets in, and its outputs and logs out."""
+"""Bringing a job's code and datasets in (read-only where asked), and removing a job's
+files."""
 import os
 import shutil
 import tempfile
@@ -50,14 +51,3 @@ def remove_tree(root: Path) -> None:
     make_writable(root)
     shutil.rmtree(root, ignore_errors=True)
 
-
-def regular_files(root: Path) -> list[str]:
-    """Relative names of the regular files under `root`; symbolic links are never followed."""
-    found = []
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(directory, d))]
-        for name in files:
-            path = os.path.join(directory, name)
-            if os.path.isfile(path) and not os.path.islink(path):
-                found.append(os.path.relpath(path, root))
-    return sorted(found)

@@ -1,6 +1,7 @@
 """Streaming a job's output directory to its store while the job runs, and once more at the end."""
 
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -8,7 +9,6 @@ from pathlib import Path
 
 from bmlocal.runtime.storage.base import Storage
 from bmlocal.runtime.storage.s3 import StoreError
-from bmlocal.runtime.storage.staging import regular_files
 
 Signature = tuple[int, int]  # (size, mtime_ns)
 
@@ -110,14 +110,19 @@ class OutputSync:
         return set()
 
     def _scan(self) -> dict[str, Signature]:
+        """The regular files under local_dir, by relative name, with one lstat each; links
+        are never followed (os.walk does not enter linked directories)."""
         found = {}
-        for name in regular_files(self.local_dir):
-            try:
-                st = os.lstat(self.local_dir / name)
-            except FileNotFoundError:
-                continue
-            found[name] = (st.st_size, st.st_mtime_ns)
-        return found
+        for directory, _, files in os.walk(self.local_dir):
+            for name in files:
+                path = os.path.join(directory, name)
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    found[os.path.relpath(path, self.local_dir)] = (st.st_size, st.st_mtime_ns)
+        return dict(sorted(found.items()))
 
     def _summary(self) -> str:
         return f"{len(self._pending)} of {self._total} output files not uploaded: {self._error}"
