@@ -48,14 +48,14 @@ def run_server(flags: dict) -> int:
     try:
         settings = load({k: v for k, v in flags.items() if k != "command"})
     except ConfigError as exc:
-        console.print(f"[red]bmlocal: {escape(str(exc))}[/red]")
+        console.print(f"[red]bmlocal: {escape(str(exc))}[/red]", soft_wrap=True)
         return 2
     from bmlocal.runtime.store import StoreError
     from bmlocal.server import serve  # Flask and friends only for the server
     try:
         serve(settings)
     except (ConfigError, StoreError) as exc:
-        console.print(f"[red]bmlocal: {escape(str(exc))}[/red]")
+        console.print(f"[red]bmlocal: {escape(str(exc))}[/red]", soft_wrap=True)
         return 2
     return 0
 
@@ -85,7 +85,7 @@ def run_submit(args: argparse.Namespace) -> int:
             return 0
         status = follow(client, int(job_id), body["prjId"])
     except (RuntimeError, requests.RequestException) as exc:
-        console.print(f"[red]bmlocal: {escape(str(exc))}[/red]")
+        console.print(f"[red]bmlocal: {escape(str(exc))}[/red]", soft_wrap=True)
         return 1
     return 0 if status == "SUCCESSED" else 1
 

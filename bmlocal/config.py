@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from bmlocal.config_model import ConfigFile, validate
+
+EXECUTORS = ("auto", "process", "docker")
+
 
 class ConfigError(ValueError):
     """A configuration that cannot work, with a message that says why."""
@@ -38,7 +42,13 @@ class Settings:
     credentials: tuple[Credential, ...] = ()
     token_ttl_seconds: int = 2592000
     max_jobs_per_project: int | None = None
-    table: Mapping[str, Any] = field(default_factory=dict)  # the whole TOML file
+    table: Mapping[str, Any] = field(default_factory=dict)  # the whole TOML file, as written
+    config: ConfigFile = field(default_factory=ConfigFile)  # the same, validated
+    sections: Mapping[str, Any] = field(default_factory=dict)  # plug-in sections, validated
+
+    def section(self, name: str) -> Any:
+        """A plug-in's section ("simulate", "replay", "pools.slurm.<pool>"), None if absent."""
+        return self.sections.get(name)
 
     @property
     def pfs(self) -> Path:
@@ -53,6 +63,10 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> S
     """Flags win over BMLOCAL_<NAME> variables, which win over the file and the defaults."""
     config_file = flags.get("config") or environ.get("BMLOCAL_CONFIG")
     table = _read_toml(Path(config_file)) if config_file else {}
+    config, sections, problems = validate(table)
+    if problems:
+        raise ConfigError(f"{len(problems)} mistake(s) in config file {config_file}:\n  "
+                          + "\n  ".join(problems))
     values: dict[str, Any] = {}
     for name, kind in (("host", str), ("port", int), ("data_dir", Path), ("pfs_root", Path),
                        ("bos_root", Path), ("executor", str), ("hour_seconds", float),
@@ -66,20 +80,20 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> S
             values[name] = _convert(name, raw, kind)
             if kind is Path:
                 values[name] = values[name].absolute()
-    auth = table.get("auth", {})
     settings = Settings(
         **values,
-        credentials=tuple(_credential(c) for c in auth.get("credentials", [])),
-        token_ttl_seconds=int(auth.get("token_ttl_seconds", 2592000)),
-        max_jobs_per_project=table.get("quotas", {}).get("max_jobs_per_project"),
-        table=table,
+        credentials=tuple(Credential(c.ak, c.sk, frozenset(c.projects))
+                          for c in config.auth.credentials),
+        token_ttl_seconds=config.auth.token_ttl_seconds,
+        max_jobs_per_project=config.quotas.max_jobs_per_project,
+        table=table, config=config, sections=sections,
     )
     check(settings)
     return settings
 
 
 def check(settings: Settings) -> None:
-    if settings.executor not in ("auto", "process", "docker"):
+    if settings.executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {settings.executor!r}: use auto, process or docker")
     if settings.hour_seconds <= 0 or settings.grace_seconds < 0:
         raise ConfigError("hour-seconds must be positive and grace-seconds not negative")
@@ -115,10 +129,3 @@ def _convert(name: str, raw: Any, kind: type) -> Any:
     except (TypeError, ValueError):
         raise ConfigError(f"{name.replace('_', '-')}: {raw!r} is not a valid value") from None
 
-
-def _credential(entry: Mapping[str, Any]) -> Credential:
-    try:
-        return Credential(str(entry["ak"]), str(entry["sk"]),
-                          frozenset(str(p) for p in entry.get("projects", [])))
-    except (KeyError, TypeError):
-        raise ConfigError("each [[auth.credentials]] needs ak, sk and projects") from None

@@ -12,6 +12,7 @@ from bmlocal.api.auth import Auth
 from bmlocal.api.validation import CreateValidator
 from bmlocal.config import ConfigError, Settings
 from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.datadir_lock import lock_data_dir
 from bmlocal.runtime.executors.docker import DockerExecutor, engine
 from bmlocal.runtime.executors.process import ProcessExecutor
 from bmlocal.runtime.executors.select import Executors
@@ -27,6 +28,8 @@ from bmlocal.runtime.storage.localbos import LocalBosStorage
 from bmlocal.runtime.storage.pfs import PfsStorage
 from bmlocal.runtime.storage.s3 import BosSettings, S3Storage, bos_settings
 from bmlocal.runtime.store import Store
+from bmlocal.runtime.trash import Trash
+from bmlocal.runtime.wakeup import Slots, Wakeup
 
 log = logging.getLogger("bmlocal")
 
@@ -47,9 +50,9 @@ def build(settings: Settings) -> Runtime:
     gpus = inventory(settings.table)
     pools = Pools(public_pools(len(gpus.devices), gpus.gpu_type)
                   + user_pools(settings.table.get("pools", [])))
-    scheduling = settings.table.get("scheduler", {})
-    allocator = Allocator(list(gpus.devices), int(scheduling.get("cpu_slots", 8)),
-                          quotas(settings), int(scheduling.get("max_passes", 4)))
+    scheduling = settings.config.scheduler
+    allocator = Allocator(list(gpus.devices), scheduling.cpu_slots, quotas(settings),
+                          scheduling.max_passes)
     executors = Executors(ProcessExecutor(), container_executor(settings))
     try:
         bos = bos_settings(settings.table.get("bos", {}), os.environ)
@@ -59,17 +62,16 @@ def build(settings: Settings) -> Runtime:
         "PFS": PfsStorage(settings.pfs),
         "BOS": S3Storage(bos, settings.data_dir / "cache" / "bos") if bos
         else LocalBosStorage(settings.bos)}
+    wakeup = Wakeup()  # made first: the runner frees slots, the scheduler's loop wakes up
+    trash = Trash(settings.data_dir)
+    trash.empty()
     runner = Runner(store, executors, storages, settings.data_dir, clock,
                     settings.grace_seconds, delivery(settings, bos, storages),
-                    on_release=lambda job_id: release(job_id),
-                    machine_has_gpus=bool(gpus.devices))
+                    on_release=Slots(allocator, wakeup).release,
+                    machine_has_gpus=bool(gpus.devices), trash=trash)
     scheduler = Scheduler(store, runner, executors, allocator, pools, clock,
-                          settings.grace_seconds)
-
-    def release(job_id: int) -> None:
-        allocator.release(job_id)
-        scheduler.wake()
-
+                          settings.grace_seconds, workers=scheduling.workers, wakeup=wakeup,
+                          redeliver_every=settings.config.delivery.retry_seconds)
     service = JobService(store, scheduler, allocator, pools, clock, settings.data_dir,
                          settings.max_jobs_per_project,
                          runs_ccr=executors.container is not None or settings.executor == "process")
@@ -80,10 +82,11 @@ def build(settings: Settings) -> Runtime:
 
 def delivery(settings: Settings, bos: BosSettings | None, storages: dict[str, Storage]
              ) -> Delivery:
+    give_up = settings.config.delivery.give_up_seconds
     if bos is None:  # local bucket directories: a copy that fails is not worth waiting on
-        return Delivery(storages, settings.data_dir, 5.0, 10.0)
+        return Delivery(storages, settings.data_dir, 5.0, 10.0, give_up)
     return Delivery(storages, settings.data_dir, bos.sync_interval_seconds,
-                    bos.final_sync_timeout_seconds)
+                    bos.final_sync_timeout_seconds, give_up)
 
 
 def container_executor(settings: Settings) -> DockerExecutor | None:
@@ -97,19 +100,19 @@ def container_executor(settings: Settings) -> DockerExecutor | None:
                               f"{os.environ.get('DOCKER_HOST', 'the default socket')}")
         log.info("no Docker engine answers: CCR jobs are refused (406034)")
         return None
-    table = settings.table.get("docker", {})
-    return DockerExecutor(client, str(settings.data_dir), {str(k): str(v) for k, v in
-                                   table.get("registries", {}).items()},
-                          str(table.get("shm_size", "8g")))
+    table = settings.config.docker
+    return DockerExecutor(client, str(settings.data_dir), dict(table.registries),
+                          table.shm_size)
 
 
 def quotas(settings: Settings) -> Quotas:
-    table = settings.table.get("quotas", {})
-    return Quotas(table.get("max_running_jobs_per_project"), table.get("max_gpus_per_project"))
+    table = settings.config.quotas
+    return Quotas(table.max_running_jobs_per_project, table.max_gpus_per_project)
 
 
 def serve(settings: Settings) -> None:
     """Adopt what an earlier run left, then answer requests until SIGTERM or SIGINT."""
+    lock_data_dir(settings.data_dir)  # held until the process ends
     runtime = build(settings)
     runtime.scheduler.recover()
     runtime.scheduler.start()

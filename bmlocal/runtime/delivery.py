@@ -5,6 +5,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from bmlocal.runtime.faults import describe, host_roots
 from bmlocal.runtime.layout import JobDir
 from bmlocal.runtime.storage.base import Storage
 from bmlocal.runtime.storage.paths import PathError
@@ -21,11 +22,12 @@ class Target:
 
 class Delivery:
     def __init__(self, storages: dict[str, Storage], data_dir: Path, interval: float,
-                 final_timeout: float) -> None:
+                 final_timeout: float, give_up_seconds: float = 86400.0) -> None:
         self.storages = storages
         self.data_dir = data_dir
         self.interval = interval
         self.final_timeout = final_timeout
+        self.give_up_seconds = give_up_seconds  # for a deleted job's outputs
         self._running: dict[int, list[OutputSync]] = {}
         self._lock = threading.Lock()
 
@@ -63,7 +65,8 @@ class Delivery:
             if syncs is None:  # ended while no server watched it: deliver everything now
                 syncs = self.syncs(job)
         except (OSError, PathError) as exc:
-            return f"outputs could not all be delivered: {exc}"
+            why = describe(exc, host_roots(self.data_dir, self.storages))
+            return f"outputs could not all be delivered: {why}"
         notes = [note for note in (s.finish(self.final_timeout) for s in syncs) if note]
         return "; ".join(notes) or None
 

@@ -16,11 +16,13 @@ from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.executors.base import NODE_LOST, OUT_OF_MEMORY
 from bmlocal.runtime.executors.select import Executors
+from bmlocal.runtime.faults import Troubles, describe
 from bmlocal.runtime.pools import Pools
 from bmlocal.runtime.resources import Allocator, Request
 from bmlocal.runtime.runner import Runner
 from bmlocal.runtime.status import Status
 from bmlocal.runtime.store import Job, Store
+from bmlocal.runtime.wakeup import Wakeup
 
 log = logging.getLogger("bmlocal.scheduler")
 KILL_MARGIN_SECONDS = 5.0
@@ -36,7 +38,8 @@ ADMIT_EVERY_SECONDS = 1.0  # a safety net: admission also runs whenever somethin
 class Scheduler:
     def __init__(self, store: Store, runner: Runner, executors: Executors,
                  allocator: Allocator, pools: Pools, clock: Clock,
-                 grace: float, tick: float = 0.05, workers: int = 4) -> None:
+                 grace: float, tick: float = 0.05, workers: int = 32,
+                 wakeup: Wakeup | None = None, redeliver_every: float = 30.0) -> None:
         self.store = store
         self.runner = runner
         self.executors = executors
@@ -45,33 +48,50 @@ class Scheduler:
         self.clock = clock
         self.grace = grace
         self.tick = tick
+        # One thread per job at work (staging, starting, wrapping up): a slow store or
+        # engine holds only the jobs that wait on it.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bmlocal-job")
         self._busy: set[int] = set()
         self._busy_lock = threading.Lock()
+        self._after_work: dict[int, Callable[[], None]] = {}  # job -> what to do once idle
         self._stopping: dict[int, float] = {}  # job -> when SIGTERM was sent
         self._exit_seen: dict[tuple[int, int], float] = {}  # (job, rank) -> when
-        self._wake = threading.Event()
-        self._admit_needed = True
+        self.wakeup = wakeup or Wakeup()
         self._last_admit = 0.0
+        self._troubles = Troubles(runner, runner.host_roots)
+        self.redeliver_every = redeliver_every
+        self._last_redelivery = time.monotonic()
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- lifecycle of the loop -------------------------------------------------------------
 
     def recover(self) -> None:
-        """Adopt what an earlier server left running; call before serving requests."""
-        self._sweep()
+        """Adopt what an earlier server left running; call before serving requests. It ends
+        whatever the engines do: starts cut short by a crash are undone by the loop, on
+        workers, and retried there while an engine does not answer."""
+        try:
+            self._sweep()
+        except Exception as exc:  # an engine that does not answer: swept at a later start
+            log.warning("orphan containers not swept: %s", describe(exc))
         for job in self.store.running():
             if job.status == Status.RUNNING:
-                self.allocator.reserve(job.id, job.project, job.grant)
-                self.runner.delivery.start(job)
-                for _, handle, code in self.store.nodes(job.id):
-                    if code is None:
-                        self.executors.for_handle(handle).adopt(handle)
-            elif job.phase == "starting":
-                self._undo_start(job)
+                self._guarded(job, "adopting it", self._adopt)
+        self.redeliver()
+
+    def _adopt(self, job: Job) -> None:
+        self.allocator.reserve(job.id, job.project, job.grant)
+        self.runner.delivery.start(job)
+        for _, handle, code in self.store.nodes(job.id):
+            if code is None:
+                self.executors.for_handle(handle).adopt(handle)
+
+    def redeliver(self) -> None:
+        """Try again the outputs that did not all reach their store, deleted jobs' too."""
         for job in self.store.undelivered():
             self._submit(job, self.runner.redeliver)
+        for job in self.store.undelivered(deleted=True):
+            self._submit(job, self.runner.redeliver_deleted)
 
     def _sweep(self) -> None:
         """Remove containers that no stored node knows (a crash between start and save)."""
@@ -106,29 +126,41 @@ class Scheduler:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
     def wake(self, admit: bool = True) -> None:
-        if admit:
-            self._admit_needed = True
-        self._wake.set()
+        self.wakeup.wake(admit)
 
     def _loop(self) -> None:
         while not self._halt.is_set():
             try:
                 self.step()
-            except Exception:  # the loop must outlive any one job's trouble
+            except Exception:  # the loop must outlive any trouble, the store's included
                 log.exception("scheduler step failed")
-            self._wake.wait(self.tick)
-            self._wake.clear()
+            self.wakeup.wait(self.tick)
 
     # --- one pass ----------------------------------------------------------------------
 
     def step(self) -> None:
         now = time.monotonic()
-        if self._admit_needed or now - self._last_admit > ADMIT_EVERY_SECONDS:
-            self._admit_needed, self._last_admit = False, now
+        if self.wakeup.admit_needed or now - self._last_admit > ADMIT_EVERY_SECONDS:
+            self.wakeup.admit_needed, self._last_admit = False, now
             self.admit_waiting()
-        for job in self.store.running():
-            if job.status == Status.RUNNING and not self._is_busy(job.id):
-                self.watch(job)
+        for job in self.store.running():  # each job on its own: one's trouble is its own
+            if self._is_busy(job.id) or not self._troubles.due(job.id):
+                continue
+            if job.status == Status.RUNNING:
+                self._guarded(job, "watching it", self.watch)
+            else:  # starting, and no worker on it: a start cut short by a crash
+                self._submit(job, self._undo_start)
+        if now - self._last_redelivery > self.redeliver_every:
+            self._last_redelivery = now
+            self.redeliver()
+
+    def _guarded(self, job: Job, doing: str, work: Callable[[Job], None]) -> None:
+        try:
+            work(job)
+        except Exception as exc:
+            self._troubles.failed(job, doing, exc)
+        else:
+            self._troubles.cleared(job.id)
 
     def admit_waiting(self) -> None:
         """Start what may start among the oldest waiting jobs of each pool."""
@@ -163,8 +195,10 @@ class Scheduler:
         self._stopping.pop(job.id, None)
         for rank in exits:
             self._exit_seen.pop((job.id, rank), None)
-        self._submit(job, lambda j: self.runner.finish(j, j.end_status,
-                                                       j.stop_reason or ""))
+        self._submit(job, self._wrap_up)
+
+    def _wrap_up(self, job: Job) -> None:
+        self.runner.finish(job, job.end_status or Status.FAILED, job.stop_reason or "")
 
     def _poll_nodes(self, job: Job) -> dict[int, int | None]:
         exits: dict[int, int | None] = {}
@@ -240,10 +274,20 @@ class Scheduler:
 
     def _run(self, job: Job, work: Callable[[Job], None]) -> None:
         try:
-            work(job)
-        except Exception:
-            log.exception("job %s: unexpected error", job.id)
+            self._guarded(job, getattr(work, "__name__", "work").strip("_").replace("_", " "),
+                          work)  # "launch failed: ...", "wrap up failed: ..."
         finally:
             with self._busy_lock:
                 self._busy.discard(job.id)
+                after = self._after_work.pop(job.id, None)
+            if after is not None:
+                after()
             self.wake()
+
+    def when_idle(self, job_id: int, action: Callable[[], None]) -> None:
+        """Do `action` now, or once the work in progress on the job ends."""
+        with self._busy_lock:
+            if job_id in self._busy:
+                self._after_work[job_id] = action
+                return
+        action()

@@ -5,13 +5,13 @@ from typing import Any
 
 from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.joblogs import JobLogs
 from bmlocal.runtime.layout import JobDir
 from bmlocal.runtime.pools import Pools
 from bmlocal.runtime.resources import Allocator, Request
 from bmlocal.runtime.scheduler import Scheduler
 from bmlocal.runtime.spec import JobSpec
 from bmlocal.runtime.status import Status
-from bmlocal.runtime.storage.staging import remove_tree
 from bmlocal.runtime.store import Job, Store
 
 LIST_LIMIT = 100
@@ -51,10 +51,11 @@ class JobService:
         job = self._job(project, job_id)
         if job.status.is_terminal():
             raise ApiError(406027)
-        if job.status == Status.PENDING:
-            moved = self.store.move(job.id, Status.PENDING, Status.STOPPED, when_phase="queued",
+        if job.status == Status.PENDING:  # STOPPED at once, a start under way abandoned
+            moved = self.store.move(job.id, Status.PENDING, Status.STOPPED,
                                     end_time=self.clock.now(), status_reason="stopped by user")
             if moved:
+                self.scheduler.runner.cancel(job.id)
                 return
         current = self._job(project, job_id)
         if current.status.is_terminal():
@@ -67,7 +68,9 @@ class JobService:
         if not job.status.is_terminal() or not self.store.delete(job.id):
             raise ApiError(406014)
         if job.output_note is None:  # else its outputs are kept until they are delivered
-            remove_tree(JobDir.of(self.data_dir, job.id).root)
+            # moved aside once no worker uses it (a start being abandoned), removed later
+            root, trash = JobDir.of(self.data_dir, job.id).root, self.scheduler.runner.trash
+            self.scheduler.when_idle(job.id, lambda: trash.discard(root))
 
     def page(self, project: str, start: int, num: int) -> tuple[int, list[Job]]:
         return self.store.page(project, start, min(num, LIST_LIMIT))
@@ -87,13 +90,9 @@ class JobService:
             raise ApiError(406012)
         return job
 
-    def log_file(self, project: str, job_id: int, name: str) -> Path | None:
-        logs = JobDir.of(self.data_dir, self._job(project, job_id).id).logs
-        return logs / name if name in self.log_names(logs) else None
-
-    @staticmethod
-    def log_names(logs: Path) -> list[str]:
-        return sorted(p.name for p in logs.glob("*.log")) if logs.exists() else []
+    def job_logs(self, project: str, job_id: int) -> JobLogs:
+        """The log files of a job of `project` (406012 for another project's job)."""
+        return JobLogs(JobDir.of(self.data_dir, self._job(project, job_id).id).logs)
 
     def describe(self, job: Job) -> dict[str, Any]:
-        return {"logs": self.log_names(JobDir.of(self.data_dir, job.id).logs)}
+        return {"logs": JobLogs(JobDir.of(self.data_dir, job.id).logs).names()}
