@@ -2,6 +2,7 @@
 
 MESSAGES: dict[int, str] = {
     3: "Unsupported openapi method",
+    14: "IAM Certification failed",
     110: "Access token invalid or no longer valid",
     111: "Access token expired",
     406000: "internal server error",

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from bmlocal.api.auth import Auth, TokenError
 from bmlocal.api.openapi import document
-from bmlocal.api.validation import (MAX_ROW_ID, CreateValidator, require_id, require_int,
+from bmlocal.api.validation import (CreateValidator, require_id, require_int, require_page,
                                      require_project)
 from bmlocal.errors import ApiError, invalid
 from bmlocal.runtime.service import JobService
@@ -61,7 +61,7 @@ def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> F
         if handler is None:
             return unsupported(log_id)
         try:
-            key = auth.check_token(request.args.get("access_token"))
+            key = auth.check_request(request)
             body = json_body()
             project = require_project(body)
             auth.check_project(key, project)
@@ -117,7 +117,8 @@ def error_reply(exc: ApiError, log_id: int, status: int = 200) -> Response:
 def json_body() -> Any:
     raw = request.get_data(cache=False)
     try:
-        body = json.loads(raw)
+        # UTF-8 whatever Content-Type says (json.loads would guess UTF-16/32 from bytes)
+        body = json.loads(raw.decode("utf-8-sig"))
         # A lone surrogate ("\ud800") is valid JSON but no text: it could be neither stored
         # nor answered, so the body is refused here (UnicodeEncodeError is a ValueError).
         json.dumps(body, ensure_ascii=False).encode()
@@ -127,13 +128,7 @@ def json_body() -> Any:
 
 
 def list_result(service: JobService, body: dict[str, Any], project: str) -> dict[str, Any]:
-    start = require_int(body, "start", default=0)
-    num = require_int(body, "num", default=20)
-    if start < 0:
-        raise ApiError(406001, "param[start] invalid")
-    if num < 0:
-        raise ApiError(406001, "param[num] invalid")
-    total, jobs = service.page(project, min(start, MAX_ROW_ID), num)
+    total, jobs = service.page(project, *require_page(body))
     return {"total": total, "items": [list_item(service, j) for j in jobs]}
 
 
@@ -164,7 +159,7 @@ def detail(service: JobService, job: Job) -> dict[str, Any]:
             "resource_name": spec.resource_name, "max_duration": spec.max_duration,
             "gpu_type": grant.get("gpu_type", spec.gpu_type or ""),
             "gpu_num": grant.get("gpu_num", spec.gpu_num or 0),
-            "cpu_num": grant.get("cpu_num", spec.cpu_num or 0),
+            "cpu_num": str(grant.get("cpu_num", spec.cpu_num or 0)),  # the seed's type
             "memory": grant.get("memory", spec.memory or 0), "rdma": spec.rdma,
         },
         "dataset_config": {

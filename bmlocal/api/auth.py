@@ -1,13 +1,21 @@
-"""OAuth client-credentials tokens and the project permissions of each key."""
+"""OAuth client-credentials tokens, bce-auth-v1 signed requests, and the project permissions
+of each key."""
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 
+from werkzeug.wrappers import Request
+
+from bmlocal.api.signing import (SignatureError, SignedRequest, check_time, is_signed, parse,
+                                 verify)
 from bmlocal.config import Credential
 from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.store import Store
+
+log = logging.getLogger("bmlocal.api")
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,16 @@ class Auth:
                 "scope": "public brain_all_scope", "session_key": secrets.token_hex(16),
                 "session_secret": secrets.token_hex(16)}
 
+    def check_request(self, request: Request) -> Credential | None:
+        """The caller's key, from `?access_token=` or, without one, a bce-auth-v1 signature."""
+        token = request.args.get("access_token")
+        authorization = request.headers.get("authorization")
+        if token is None and is_signed(authorization):
+            return self.check_signed(SignedRequest(
+                request.method, request.path, request.args.to_dict(), dict(request.headers),
+                authorization or ""))
+        return self.check_token(token)
+
     def check_token(self, token: str | None) -> Credential | None:
         """The key behind a valid token (None when auth is open); 110 or 111 otherwise."""
         if self.open:
@@ -63,6 +81,23 @@ class Auth:
         if found[1] <= self.clock.now():
             raise ApiError(111)
         return self.keys[found[0]]
+
+    def check_signed(self, request: SignedRequest) -> Credential | None:
+        """The key that signed `request` (None when auth is open); 14 otherwise."""
+        if self.open:
+            return None
+        try:
+            auth = parse(request.authorization)
+            key = self.keys.get(auth.ak)
+            if key is None:
+                raise SignatureError("unknown access key")
+            check_time(auth, request.headers, self.clock.now())
+            if not verify(request, auth, key.sk):
+                raise SignatureError("signature does not match")
+        except SignatureError as exc:
+            log.info("signed request refused: %s", exc)
+            raise ApiError(14) from None
+        return key
 
     @staticmethod
     def check_project(key: Credential | None, project: str) -> None:

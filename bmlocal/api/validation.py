@@ -6,7 +6,7 @@ import regex
 from bmlocal.errors import ApiError, invalid
 from bmlocal.runtime.pools import Pool
 from bmlocal.runtime.spec import JobSpec
-from bmlocal.runtime.storage.base import Storage
+from bmlocal.runtime.storage.base import Storage, StoreError
 from bmlocal.runtime.storage.paths import PathError
 
 EMOJI = regex.compile(r"[\p{Extended_Pictographic}\U0001F1E6-\U0001F1FF\uFE0F]")
@@ -15,6 +15,17 @@ STRATEGIES = ("Horovod", "PaddleFleet", "PytorchDDP")
 IMAGE = regex.compile(r"^/[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._/-]*$")
 MAX_STRING = 1024
 MAX_ROW_ID = (1 << 63) - 1  # SQLite's largest integer: no job id can lie beyond it
+MAX_PAGE = 100  # list's largest `num`
+# Optional fields where "" counts as not given (detail writes "" for what was not given), so
+# that a job's own detail can be sent back to create; resource_type is not one of them.
+BLANK_IS_ABSENT = frozenset({
+    "train_config.code_path", "train_config.image", "train_config.tag",
+    "train_config.repository_id", "train_config.distribute_strategy",
+    "dataset_config.trainset_UrlSource", "dataset_config.trainset_path",
+    "dataset_config.evalset_UrlSource", "dataset_config.evalset_path",
+    "resource_config.gpu_type"})
+# detail writes cpu_num as a string (the seed's type), e.g. "4": create takes that form back
+DIGITS = regex.compile(r"0|[1-9][0-9]{0,17}")
 
 # (section, field, type, required) in the order the contract lists them.
 FIELDS: list[tuple[str | None, str, type, bool]] = [
@@ -67,6 +78,17 @@ def require_int(body: Mapping[str, Any], field: str, default: int | None = None)
     return value
 
 
+def require_page(body: Mapping[str, Any]) -> tuple[int, int]:
+    """list's `start` (0 or more, default 0) and `num` (0..100, default 20)."""
+    start = require_int(body, "start", default=0)
+    if start < 0:
+        raise invalid("start")
+    num = require_int(body, "num", default=20)
+    if not 0 <= num <= MAX_PAGE:
+        raise invalid("num")
+    return min(start, MAX_ROW_ID), num
+
+
 def require_id(body: Mapping[str, Any]) -> int:
     """The `id` of stop, delete, detail and logs; one outside SQLite's range is unknown."""
     job_id = require_int(body, "id")
@@ -107,6 +129,11 @@ class CreateValidator:
             where = body if section is None else body[section]
             value = where.get(field)
             dotted = field if section is None else f"{section}.{field}"
+            if value == "" and dotted in BLANK_IS_ABSENT:
+                continue
+            if dotted == "resource_config.cpu_num" and isinstance(value, str) \
+                    and DIGITS.fullmatch(value):
+                value = int(value)
             if value is None:
                 if required:
                     raise invalid(dotted)
@@ -158,6 +185,10 @@ class CreateValidator:
         try:
             storage.validate(path)
             found = storage.exists(path)
+        except StoreError as exc:  # the store, not the path: the user can only try again
+            raise ApiError(406000, f"internal server error: the {values[f'{prefix}_UrlSource']}"
+                                   f" store could not be asked about {prefix}_path ({exc}); "
+                                   "try again later") from None
         except (PathError, OSError):
             found = False
         if not found:

@@ -185,11 +185,13 @@ def test_list_start_and_num_page_through_newest_first(server: Server) -> None:
     assert result["total"] == 5
 
 
-def test_list_num_over_100_is_capped_at_100(server: Server) -> None:
+def test_list_num_100_is_the_largest_page(server: Server) -> None:
     for i in range(101):
         server.create(f"job-{i}", "true")
-    result = server.ok("list", {"prjId": "p1", "num": 1000})
+    result = server.ok("list", {"prjId": "p1", "num": 100})
     assert (result["total"], len(result["items"])) == (101, 100)
+    assert is_error(server.call("list", {"prjId": "p1", "num": 1000}), 406001,
+                    "param[num] invalid")
 
 
 def test_a_list_item_has_the_contract_fields(server: Server) -> None:
@@ -200,7 +202,7 @@ def test_a_list_item_has_the_contract_fields(server: Server) -> None:
 
 
 @pytest.mark.parametrize("field, value", [("start", -1), ("num", -1), ("start", "0"),
-                                          ("num", True), ("num", 1.5)])
+                                          ("num", True), ("num", 1.5), ("num", 101)])
 def test_a_bad_start_or_num_is_406001(shared: Server, field: str, value: Any) -> None:
     assert is_error(shared.call("list", {"prjId": "p1", field: value}), 406001,
                     f"param[{field}] invalid")
