@@ -28,6 +28,8 @@ from bmlocal.runtime.storage.localbos import LocalBosStorage
 from bmlocal.runtime.storage.pfs import PfsStorage
 from bmlocal.runtime.storage.s3 import BosSettings, S3Storage, bos_settings
 from bmlocal.runtime.store import Store
+from bmlocal.runtime.views import Views, local_roots
+from bmlocal.web import install as install_web
 from bmlocal.runtime.trash import Trash
 from bmlocal.runtime.wakeup import Slots, Wakeup
 
@@ -77,6 +79,8 @@ def build(settings: Settings) -> Runtime:
                          runs_ccr=executors.container is not None or settings.executor == "process")
     auth = Auth(settings.credentials, store, clock, settings.token_ttl_seconds)
     app = create_app(service, auth, CreateValidator(storages, pools.find))
+    install_web(app, service, auth, Views(store, pools, list(gpus.devices), clock,
+                                          settings.data_dir, local_roots(storages)))
     return Runtime(app, scheduler, service)
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from bmlocal.api.auth import Auth, TokenError
@@ -111,6 +111,7 @@ def unsupported(log_id: int) -> Response:
 
 def error_reply(exc: ApiError, log_id: int, status: int = 200) -> Response:
     """The one place error envelopes are made."""
+    g.bmlocal_error_code = exc.code  # for the request counter (bmlocal/web/instrument.py)
     return reply({"error_code": exc.code, "error_msg": exc.message, "log_id": log_id}, status)
 
 

@@ -57,3 +57,6 @@ class Pools:
 
     def find(self, resource_type: str, name: str) -> Pool | None:
         return self._pools.get((resource_type, name))
+
+    def all(self) -> list[Pool]:
+        return list(self._pools.values())

@@ -1,0 +1,6 @@
+"""`python -m bmlocal.cli`."""
+import sys
+
+from bmlocal.cli import main
+
+sys.exit(main())

@@ -1,0 +1,58 @@
+"""Every request counted and timed for the metrics, by operation and error code, and the
+/metrics route itself (behind the API's tokens when credentials are configured)."""
+import time
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bmlocal import metrics
+from bmlocal.api.auth import Auth
+from bmlocal.errors import ApiError
+from bmlocal.runtime.views import Views
+from bmlocal.web.access import error_response, viewer
+
+
+def note_error(code: int) -> None:
+    """The error code the current request is answered with (read by the request counter)."""
+    g.bmlocal_error_code = code
+
+
+def operation() -> str:
+    """A bounded label: the cloud method, or the route's endpoint; never the raw path."""
+    rule = request.url_rule
+    if rule is None:
+        return "unknown"
+    if request.endpoint == "call":
+        method = (request.view_args or {}).get("method", "")
+        return "unsupported" if g.get("bmlocal_error_code") == 3 else method
+    return request.endpoint or "unknown"
+
+
+def count_requests(app: Flask) -> None:
+    @app.before_request
+    def started() -> None:
+        g.bmlocal_started = time.perf_counter()
+
+    @app.after_request
+    def counted(response: Response) -> Response:
+        code = g.get("bmlocal_error_code")
+        if code is None:
+            code = response.status_code if response.status_code >= 400 else 0
+        metrics.request_done(operation(), code,
+                             time.perf_counter() - g.get("bmlocal_started", time.perf_counter()))
+        return response
+
+
+def blueprint(auth: Auth, views: Views) -> Blueprint:
+    bp = Blueprint("metrics", __name__)
+
+    @bp.route("/metrics", methods=["GET"])
+    def exposition() -> Response:
+        if not auth.open:
+            try:
+                viewer(auth)
+            except ApiError as exc:
+                return error_response(exc)
+        return Response(metrics.exposition(views), content_type=CONTENT_TYPE_LATEST)
+
+    return bp

@@ -1,0 +1,57 @@
+// bmlocal dashboard: confirmations, local times and live logs. Every text from the server
+// is put in the page with textContent, never as markup.
+"use strict";
+const KEEP_CHARS = 1 << 20; // a log view keeps its last megabyte of characters
+
+function confirmations() {
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (e) => {
+      if (!window.confirm(form.dataset.confirm)) e.preventDefault();
+    });
+  }
+}
+
+function localTimes() {
+  for (const cell of document.querySelectorAll("[data-epoch]")) {
+    const when = new Date(parseFloat(cell.dataset.epoch) * 1000);
+    cell.textContent = when.toLocaleString();
+  }
+}
+
+function follow(box, pre) {
+  const params = new URLSearchParams({id: box.dataset.job, prjId: box.dataset.project,
+                                      file: pre.dataset.file, offset: "0"});
+  const source = new EventSource("/stream/v1/logs?" + params.toString());
+  let text = "";
+  source.addEventListener("log", (e) => {
+    text += JSON.parse(e.data).text;
+    if (text.length > KEEP_CHARS) text = text.slice(text.length - KEEP_CHARS);
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.textContent = text;
+    if (atBottom) pre.scrollTop = pre.scrollHeight;
+  });
+  source.addEventListener("status", (e) => showStatus(JSON.parse(e.data).status));
+  source.addEventListener("end", (e) => {
+    const end = JSON.parse(e.data);
+    showStatus(end.status);
+    source.close();
+    pre.dataset.ended = end.status;
+  });
+  source.addEventListener("error", (e) => {
+    if (e.data) { pre.dataset.error = JSON.parse(e.data).error_msg; source.close(); }
+  });
+}
+
+function showStatus(status) {
+  const badge = document.getElementById("job-status");
+  if (!badge || badge.textContent === status) return;
+  badge.textContent = status;
+  badge.className = "status s-" + status;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  confirmations();
+  localTimes();
+  const box = document.getElementById("logs");
+  if (box) for (const pre of box.querySelectorAll("pre.log")) follow(box, pre);
+});
