@@ -9,6 +9,10 @@ LOG_DIR/node-N.rank-R.log.
     python -m bmlocal.launchers.horovod_agent --node-rank 0 --node-count 2 --slots 1 \
         --rendezvous 127.0.0.1:PORT --timeout 45 --log-dir LOGS \
         -- /bin/sh -c 'exec python x.py'
+
+With --horovodrun, the words after `--` are horovodrun's (`-np 2 --fusion-threshold-mb 32
+python x.py`): read by horovodrun's own parser, its tuning options given to every rank as
+the HOROVOD_* variables horovodrun sets, its command run as each rank.
 """
 import argparse
 import os
@@ -24,9 +28,11 @@ from horovod.runner.common.util.hosts import SlotInfo, get_host_assignments, par
 from horovod.runner.gloo_run import create_run_env_vars, create_slot_env_vars
 from horovod.runner.http.http_server import RendezvousHandler, RendezvousHTTPServer
 
+from bmlocal.launchers.horovodrun_options import Horovodrun, Refused, parse
 from bmlocal.launchers.supervise import parse_with_command, supervise
 
 SERVER_UNREACHABLE = 124
+REFUSED = 2  # as horovodrun's own usage errors
 _output_lock = threading.Lock()
 
 
@@ -39,6 +45,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--timeout", type=int, required=True,
                         help="seconds to wait for node 0's server, and gloo's timeout")
     parser.add_argument("--log-dir", required=True)
+    parser.add_argument("--horovodrun", action="store_true",
+                        help="the command is horovodrun's options and command")
     return parse_with_command(parser, argv)
 
 
@@ -81,9 +89,10 @@ def interface_towards(addr: str) -> str:
     raise RuntimeError(f"no network interface has address {local}")
 
 
-def run_env(addr: str, port: int, timeout: int) -> dict[str, str]:
+def run_env(addr: str, port: int, timeout: int, nics: list[str] | None = None
+            ) -> dict[str, str]:
     """The node's environment plus what every rank gets from `horovodrun --gloo`."""
-    env = {**create_run_env_vars(addr, [interface_towards(addr)], port),
+    env = {**create_run_env_vars(addr, nics or [interface_towards(addr)], port),
            "HOROVOD_GLOO_TIMEOUT_SECONDS": timeout}
     return {**os.environ, **{k: str(v) for k, v in env.items()}}
 
@@ -118,20 +127,36 @@ def _copy_output(stream: BinaryIO, prefix: bytes, log_path: str) -> None:
                 sys.stdout.buffer.flush()
 
 
+def launcher_settings(args: argparse.Namespace) -> Horovodrun:
+    """What the ranks run: the command as given, or horovodrun's command and options."""
+    if not args.horovodrun:
+        return Horovodrun(args.command, {})
+    settings = parse(args.command)
+    for note in settings.notes:
+        print(f"bmlocal: node {args.node_rank}: {note}", flush=True)
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = launcher_settings(args)
+    except Refused as exc:
+        print(f"bmlocal: node {args.node_rank}: {exc}", file=sys.stderr)
+        return REFUSED
     addr, port = args.rendezvous.rsplit(":", 1)
     slots = plan(args.node_count, args.slots)
+    wait = settings.start_timeout or args.timeout
     if args.node_rank == 0:
         serve(int(port), slots)
-    elif not wait_for_server(addr, int(port), args.timeout):
+    elif not wait_for_server(addr, int(port), wait):
         print(f"bmlocal: node {args.node_rank}: node 0's horovod rendezvous at "
-              f"{args.rendezvous} did not come up within {args.timeout} s", file=sys.stderr)
+              f"{args.rendezvous} did not come up within {wait} s", file=sys.stderr)
         return SERVER_UNREACHABLE
     os.makedirs(args.log_dir, exist_ok=True)
-    base_env = run_env(addr, int(port), args.timeout)
+    base_env = {**run_env(addr, int(port), args.timeout, settings.nics), **settings.env}
     local = [s for s in slots if s.hostname == host_name(args.node_rank)]
-    started = [start_rank(args.command, {**base_env, **slot_env(slot)},
+    started = [start_rank(settings.command, {**base_env, **slot_env(slot)},
                           f"[node {args.node_rank} rank {slot.rank}] ",
                           rank_log(args.log_dir, args.node_rank, slot.rank))
                for slot in local]

@@ -3,20 +3,25 @@ import ipaddress
 
 from bmlocal.launchers.base import (
     JOIN_TIMEOUT_S, NodeCommand, Topology, agent_argv, exec_prefixed, node_log_dir,
-    python_command, python_module, shell, workers_per_node)
+    python_command, python_module, shell, split_assignments, words, workers_per_node)
 
 LAUNCHER_MODULE = "paddle.distributed.launch"
 GUARD_MODULE = "bmlocal.launchers.paddle_guard"
+FLEETRUN = "fleetrun"  # paddle's script for `python -m paddle.distributed.launch`
 
 
 def node_command(start_cmd: str, topo: Topology) -> NodeCommand:
-    """`python ...` is wrapped in paddle's launcher; a start_cmd already using it gets the
-    PADDLE_* variables, which that launcher prefers to its own flags. Either way, with more
-    than one node, a guard fails the node when not every node joins in time (paddle's own
-    rendezvous waits forever). Any other command runs as it is, with the variables."""
+    """`python ...` is wrapped in paddle's launcher; a start_cmd already using it (or
+    `fleetrun`) gets the PADDLE_* variables, which that launcher prefers to its own flags.
+    Either way, with more than one node, a guard fails the node when not every node joins in
+    time (paddle's own rendezvous waits forever). Any other command runs as it is, with the
+    variables."""
     argv = python_command(start_cmd)
     env = _env(topo)
     if not argv:
+        if _is_fleetrun(start_cmd) and topo.node_count > 1:
+            return NodeCommand(agent_argv(topo, GUARD_MODULE, _guard_options(topo),
+                                          exec_prefixed([], start_cmd.strip())), env)
         return NodeCommand(shell(start_cmd), env)
     module = python_module(argv)
     if module != LAUNCHER_MODULE:
@@ -25,6 +30,11 @@ def node_command(start_cmd: str, topo: Topology) -> NodeCommand:
     if topo.node_count == 1:
         return NodeCommand(shell(start_cmd), env)
     return NodeCommand(agent_argv(topo, GUARD_MODULE, _guard_options(topo), start_cmd), env)
+
+
+def _is_fleetrun(start_cmd: str) -> bool:
+    argv = words(split_assignments(start_cmd)[1])
+    return bool(argv) and argv[0].rsplit("/", 1)[-1] == FLEETRUN
 
 
 def _job_id(topo: Topology) -> str:

@@ -1,4 +1,7 @@
 """Each strategy's node command: exact argv and environment."""
+import shlex
+import subprocess
+
 import pytest
 
 from bmlocal.launchers import node_command
@@ -152,6 +155,17 @@ def test_paddle_launcher_in_start_cmd_gets_the_variables_and_the_guard() -> None
         ["/bin/sh", "-c", start_cmd], paddle_env(1, 0))
 
 
+@pytest.mark.parametrize("start_cmd,line", [
+    ("fleetrun train.py", "exec fleetrun train.py"),
+    ("GLOG_v=0 /opt/bin/fleetrun --log_dir x train.py", "GLOG_v=0 exec /opt/bin/fleetrun "
+                                                       "--log_dir x train.py")])
+def test_fleetrun_gets_the_variables_and_the_guard(start_cmd: str, line: str) -> None:
+    assert node_command("PaddleFleet", start_cmd, topo(2, 1)) == NodeCommand(
+        [*GUARD, "/bin/sh", "-c", line], paddle_env(2, 1))
+    assert node_command("PaddleFleet", start_cmd, topo()) == NodeCommand(
+        ["/bin/sh", "-c", start_cmd], paddle_env(1, 0))
+
+
 def test_paddle_leaves_other_commands_alone_but_sets_the_variables() -> None:
     assert node_command("PaddleFleet", "bash run.sh", topo(2, 0)) == NodeCommand(
         ["/bin/sh", "-c", "bash run.sh"], paddle_env(2, 0))
@@ -184,21 +198,44 @@ def test_horovod_runs_one_rank_per_gpu() -> None:
     assert command.argv == [*hvd_agent(2, 1, slots=3), "exec python x.py"]
 
 
-@pytest.mark.parametrize("start_cmd,python", [
-    ("horovodrun python3 -u x.py --lr 0.1", "python3 -u x.py --lr 0.1"),
-    ("horovodrun -np 4 -H localhost:4 --gloo python3 -u x.py --lr 0.1",
-     "python3 -u x.py --lr 0.1"),
-    ("horovodrun --verbose -np 2 /venv/bin/python3 x.py", "/venv/bin/python3 x.py"),
+def horovodrun_line(node_count: int, node_rank: int, rest: str, assignments: str = "") -> str:
+    """The node's shell line: the agent with --horovodrun, given horovodrun's own words."""
+    agent = shlex.join([*hvd_agent(node_count, node_rank)[:-3], "--horovodrun", "--"])
+    return " ".join(p for p in (assignments, "exec", agent, rest) if p)
+
+
+@pytest.mark.parametrize("start_cmd,assignments,rest", [
+    ("horovodrun -np 2 python3 -u x.py --lr 0.1", "", "-np 2 python3 -u x.py --lr 0.1"),
+    ("OMP_NUM_THREADS=1 horovodrun -np 4 -H localhost:4 --gloo python3 x.py",
+     "OMP_NUM_THREADS=1", "-np 4 -H localhost:4 --gloo python3 x.py"),
+    ("A=1 B='x y' /opt/bin/horovodrun --fusion-threshold-mb 32 -np 2 ./run.sh $BML_OUTPUT_DIR",
+     "A=1 B='x y'", "--fusion-threshold-mb 32 -np 2 ./run.sh $BML_OUTPUT_DIR"),
+    ("python -m horovod.runner.launch -np 2 python x.py", "", "-np 2 python x.py"),
+    ("X=1 python3 -u -m horovod.runner.launch -np 2 --timeline-filename t.json bash run.sh",
+     "X=1", "-np 2 --timeline-filename t.json bash run.sh"),
 ])
 @pytest.mark.parametrize("node_count,node_rank", [(1, 0), (2, 1)])
-def test_horovodrun_runs_as_its_python_command(start_cmd: str, python: str, node_count: int,
-                                               node_rank: int) -> None:
+def test_horovodrun_is_taken_over_by_the_node_agent(start_cmd: str, assignments: str,
+                                                     rest: str, node_count: int,
+                                                     node_rank: int) -> None:
     assert node_command("Horovod", start_cmd, topo(node_count, node_rank)) == NodeCommand(
-        [*hvd_agent(node_count, node_rank), f"exec {python}"], {})
+        ["/bin/sh", "-c", horovodrun_line(node_count, node_rank, rest, assignments)], {})
 
 
-@pytest.mark.parametrize("start_cmd", ["bash run.sh", "horovodrun -np 2 ./run.sh",
-                                       "python x.py; echo done"])
+@pytest.mark.parametrize("start_cmd", ["cd src && horovodrun -np 2 python x.py",
+                                       "horovodrun -np 2 python x.py | tee out",
+                                       "python -m horovod.runner.launch -np 2 x.py; echo"])
+def test_horovodrun_in_a_compound_command_fails_the_node_with_a_reason(start_cmd: str
+                                                                       ) -> None:
+    command = node_command("Horovod", start_cmd, topo(2, 1))
+    ran = subprocess.run(command.argv, capture_output=True, text=True, timeout=10)
+    assert ran.returncode == 2
+    assert "horovodrun is given the job topology only when it is the whole start_cmd" \
+        in ran.stderr
+
+
+@pytest.mark.parametrize("start_cmd", ["bash run.sh", "python x.py; echo done",
+                                       "echo horovodrunner"])
 def test_horovod_leaves_other_commands_alone(start_cmd: str) -> None:
     assert node_command("Horovod", start_cmd, topo(2, 1)) == NodeCommand(
         ["/bin/sh", "-c", start_cmd], {})
