@@ -8,6 +8,8 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import requests
 
+from bmlocal import metrics
+
 log = logging.getLogger("bmlocal.faults")
 RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 0.5, 30.0
 
@@ -59,7 +61,8 @@ class Troubles:
     def __init__(self, events: EventLog, roots: Sequence[str] = ()) -> None:
         self.events = events
         self.roots = roots
-        self._state: dict[int, tuple[float, float, str]] = {}  # job -> (due, pause, message)
+        # job -> (when due, pause, what failed, message)
+        self._state: dict[int, tuple[float, float, str, str]] = {}
         self._lock = threading.Lock()
 
     def due(self, job_id: int) -> bool:
@@ -70,18 +73,23 @@ class Troubles:
     def failed(self, job: object, doing: str, exc: BaseException) -> None:
         job_id: int = getattr(job, "id")
         message = f"{doing} failed: {describe(exc, self.roots)}"
+        metrics.executor_failed(doing)
         with self._lock:
-            _, pause, last = self._state.get(job_id, (0.0, 0.0, ""))
+            _, pause, _, last = self._state.get(job_id, (0.0, 0.0, "", ""))
             pause = min(max(pause * 2, RETRY_FIRST_SECONDS), RETRY_MAX_SECONDS)
-            self._state[job_id] = (time.monotonic() + pause, pause, message)
+            self._state[job_id] = (time.monotonic() + pause, pause, doing, message)
         if message == last:
             return
-        log.warning("job %s: %s", job_id, message, exc_info=exc)
+        # a traceback only for the unexpected: an engine or a disk in trouble is no bug
+        log.warning("job %s: %s", job_id, message,
+                    exc_info=None if isinstance(exc, OSError) else exc)
         try:
             self.events.event(job, f"{message}; tried again")
         except OSError as err:  # the event log's disk may be the trouble
             log.warning("job %s: event log not written: %s", job_id, err.strerror)
 
-    def cleared(self, job_id: int) -> None:
+    def cleared(self, job_id: int, doing: str) -> None:
+        """`doing` worked: the job's trouble is over if that is what had failed."""
         with self._lock:
-            self._state.pop(job_id, None)
+            if self._state.get(job_id, (0, 0, doing))[2] == doing:
+                self._state.pop(job_id, None)
