@@ -88,8 +88,9 @@ class Troubles:
         except OSError as err:  # the event log's disk may be the trouble
             log.warning("job %s: event log not written: %s", job_id, err.strerror)
 
-    def cleared(self, job_id: int, doing: str) -> None:
-        """`doing` worked: the job's trouble is over if that is what had failed."""
+    def cleared(self, job_id: int, doing: str | None = None) -> None:
+        """`doing` worked: the job's trouble is over if that is what had failed (None:
+        whatever it was)."""
         with self._lock:
-            if self._state.get(job_id, (0, 0, doing))[2] == doing:
+            if doing is None or self._state.get(job_id, (0, 0, doing))[2] == doing:
                 self._state.pop(job_id, None)
