@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bmlocal-installed
 
-.PHONY: venv demo test images bench clean
+.PHONY: venv demo test images images-cuda bench clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,9 @@ test: venv
 
 images: venv
 	scripts/build-images.sh
+
+images-cuda: venv
+	scripts/build-images.sh --cuda
 
 bench: venv
 	$(PY) bench/run.py

@@ -80,6 +80,7 @@ class SchedulerTable(Table):
 class DockerTable(Table):
     shm_size: str = "8g"
     registries: dict[str, str] = {}
+    pull_timeout_seconds: Positive = 1800  # how long a job waits for its image to be pulled
 
 
 class BosTable(Table):

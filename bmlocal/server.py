@@ -106,7 +106,7 @@ def container_executor(settings: Settings) -> DockerExecutor | None:
         return None
     table = settings.config.docker
     return DockerExecutor(client, str(settings.data_dir), dict(table.registries),
-                          table.shm_size)
+                          table.shm_size, table.pull_timeout_seconds)
 
 
 def quotas(settings: Settings) -> Quotas:

@@ -4,6 +4,11 @@
 #   2. bmlocal/train:cpu      (docker/Dockerfile.cpu) from a build context assembled here in a
 #                             temp dir: the Dockerfile and every wheel it installs, so the
 #                             build itself is offline.
+#      or, with --cuda (`make images-cuda`),
+#      bmlocal/train:cuda     (docker/Dockerfile.cuda): the same, with the default Linux
+#                             torch==2.13.0 wheel of the Python registry (the CUDA build) and
+#                             its nvidia-* wheels; those (~2.6 GB) are kept in
+#                             $BMLOCAL_CACHE/wheels-cuda and hard-linked into the context.
 # Work already done is skipped: the base image carries a label bmlocal.base-key (hash of
 # docker/base.sh), the train image a label bmlocal.build-key, a hash of the Dockerfile, the
 # names of the wheels (+ the horovod wheel's content) and the base image's id; same key, no
@@ -16,14 +21,14 @@
 #
 # Env: BMLOCAL_CACHE, BMLOCAL_PYTHON (interpreter used for `pip download`),
 #      BMLOCAL_REBUILD=1 (rebuild both images), BMLOCAL_TRAIN_IMAGE (default bmlocal/train:cpu).
-# The CUDA variant (docker/Dockerfile.cuda) is not built here: it needs network and an
-# nvidia/cuda base; see that file.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${BMLOCAL_CACHE:-/var/cache/bmlocal}"
-IMAGE="${BMLOCAL_TRAIN_IMAGE:-bmlocal/train:cpu}"
-DOCKERFILE="$ROOT/docker/Dockerfile.cpu"
+FLAVOUR=cpu
+[[ "${1:-}" == --cuda ]] && FLAVOUR=cuda
+IMAGE="${BMLOCAL_TRAIN_IMAGE:-bmlocal/train:$FLAVOUR}"
+DOCKERFILE="$ROOT/docker/Dockerfile.$FLAVOUR"
 # What the image installs (the Dockerfile names the same packages).
 REQUIREMENTS=(torch==2.13.0 numpy paddlepaddle)
 
@@ -97,14 +102,38 @@ download() {
         "${REQUIREMENTS[@]}" "$CTX/wheels/$(basename "$HOROVOD_WHEEL")" \
         2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 }
-timed "download wheels" download
+# The CUDA wheels: --isolated, so that pip's configuration on this machine (the CPU torch
+# on disk, its version cap) does not apply; kept in the cache (pip reuses a file already
+# there) and hard-linked into the context (same file system), copied where links fail.
+download_cuda() {
+    local list
+    mkdir -p "$CACHE/wheels-cuda"
+    list="$("$PY" -m pip download --isolated --disable-pip-version-check --progress-bar off \
+        --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
+        "${platforms[@]}" -d "$CACHE/wheels-cuda" \
+        "${REQUIREMENTS[@]}" "$CTX/wheels/$(basename "$HOROVOD_WHEEL")")" \
+        || { echo "$list" | tail -n 20 >&2; return 1; }
+    echo "$list" | sed -n 's/^ *\(Saved\|File was already downloaded\) \(.*\.whl\)$/\2/p' \
+        | while read -r wheel; do
+            [[ "$wheel" == "$CTX"/* ]] && continue  # horovod, in the context already
+            ln -f "$wheel" "$CTX/wheels/" 2>/dev/null || cp "$wheel" "$CTX/wheels/"
+        done
+}
+if [[ "$FLAVOUR" == cuda ]]; then
+    timed "download wheels" download_cuda
+    want="torch-2.13.0-*.whl"
+else
+    timed "download wheels" download
+    want="torch-2.13.0+cpu-*.whl"
+fi
 # (the timings' total also counts copying the context and the engine's checks)
 shopt -s nullglob
-torch_cpu=("$CTX"/wheels/torch-2.13.0+cpu-*.whl)
+# shellcheck disable=SC2206  # a glob on purpose
+torch_wanted=("$CTX"/wheels/$want)
 torch_any=("$CTX"/wheels/torch-*.whl)
 shopt -u nullglob
-((${#torch_cpu[@]})) \
-    || die "pip did not take the CPU build of torch 2.13.0 (got: ${torch_any[*]##*/}); it lies on this machine's disk (pip's find-links)"
+((${#torch_wanted[@]})) \
+    || die "pip did not take the $FLAVOUR build of torch 2.13.0 (got: ${torch_any[*]##*/}); the CPU one lies on this machine's disk (pip's find-links), the CUDA one is the registry's default"
 log "context: $(ls "$CTX/wheels" | wc -l) wheels, $(du -sh "$CTX" | cut -f1)"
 
 # --- 3. train image ----------------------------------------------------------------------

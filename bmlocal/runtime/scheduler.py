@@ -16,6 +16,7 @@ from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.executors.base import NODE_LOST, OUT_OF_MEMORY
 from bmlocal.runtime.executors.select import Executors
+from bmlocal.runtime.executors.trouble import end_reason
 from bmlocal.runtime.faults import Troubles, describe
 from bmlocal.runtime.pools import Pools
 from bmlocal.runtime.resources import Allocator, Request
@@ -198,7 +199,8 @@ class Scheduler:
         self._submit(job, self._wrap_up)
 
     def _wrap_up(self, job: Job) -> None:
-        self.runner.finish(job, job.end_status or Status.FAILED, job.stop_reason or "")
+        reason = end_reason(job.stop_reason or "", self.store.nodes(job.id))
+        self.runner.finish(job, job.end_status or Status.FAILED, reason)
 
     def _poll_nodes(self, job: Job) -> dict[int, int | None]:
         exits: dict[int, int | None] = {}

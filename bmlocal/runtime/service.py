@@ -5,6 +5,7 @@ from typing import Any
 
 from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.executors.trouble import node_trouble
 from bmlocal.runtime.joblogs import JobLogs
 from bmlocal.runtime.layout import JobDir
 from bmlocal.runtime.pools import Pools
@@ -95,4 +96,10 @@ class JobService:
         return JobLogs(JobDir.of(self.data_dir, self._job(project, job_id).id).logs)
 
     def describe(self, job: Job) -> dict[str, Any]:
-        return {"logs": JobLogs(JobDir.of(self.data_dir, job.id).logs).names()}
+        extra: dict[str, Any] = {"logs": JobLogs(JobDir.of(self.data_dir, job.id).logs).names()}
+        trouble = (node_trouble(self.scheduler.executors, self.store.nodes(job.id))
+                   if job.status == Status.RUNNING else "")
+        if trouble:  # why a running job may not end as it should (an engine that is away)
+            extra["status_reason"] = (f"ending: {job.stop_reason}; {trouble}"
+                                      if job.stop_reason else trouble)
+        return extra

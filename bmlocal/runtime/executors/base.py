@@ -5,6 +5,10 @@ from typing import Any, Protocol
 
 Handle = dict[str, Any]  # JSON-serialisable; stored so that a restarted server can adopt
 NODE_LOST = -1  # poll's answer for a node whose exit code could not be known
+# poll's answer for a node killed while its engine did not answer: it counts as ended
+NODE_UNREACHABLE = -2
+UNREACHABLE_NOTE = ("its containers could not be reached: the Docker engine did not answer "
+                    "(they are removed once it answers again)")
 OUT_OF_MEMORY = "killed at its memory limit"
 
 

@@ -1,10 +1,15 @@
 """Nodes as Docker containers, through the Engine API (the `docker` SDK; DOCKER_HOST is
 honoured). One container per node, host networking, the /bml paths of the job-environment
-contract bind-mounted, the node's output written straight into its log file on the host."""
+contract bind-mounted, the node's output written straight into its log file on the host.
+The containers' ends come from the engine's event stream (docker_events); an engine that
+stops answering leaves its nodes unknown (running) until it is back, but a node killed
+meanwhile counts as ended (NODE_UNREACHABLE), and its container is removed once the engine
+answers again."""
 import getpass
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +18,10 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.images import Image
 from docker.types import DeviceRequest
 
-from bmlocal.runtime.executors.base import (NODE_LOST, OUT_OF_MEMORY, Handle, JobPaths,
-                                            NodeSpec)
+from bmlocal.runtime.executors.base import (NODE_LOST, NODE_UNREACHABLE, OUT_OF_MEMORY, Handle,
+                                            JobPaths, NodeSpec)
+from bmlocal.runtime.executors.docker_events import UNREACHABLE, ContainerWatch
+from bmlocal.runtime.executors.docker_pull import PULL_TIMEOUT_SECONDS, Pulls
 
 log = logging.getLogger("bmlocal.docker")
 INSIDE = JobPaths("/bml/code", "/bml/output", "/bml/logs", "/bml/train", "/bml/eval")
@@ -32,6 +39,8 @@ exit $code
 AGENTS = "/opt/bmlocal/lib"  # bmlocal's node agents (stdlib + framework), mounted read-only
 PACKAGE = str(Path(__file__).resolve().parents[2])
 INSTANCE_LABEL = "bmlocal.instance"  # the server's data dir: servers may share an engine
+ENDED_AWAY = ("it ended while the Docker engine did not answer (an engine restarted without "
+              "live-restore stops its containers)")
 
 
 class ImageError(RuntimeError):
@@ -66,12 +75,21 @@ class DockerExecutor:
     python = "python"
 
     def __init__(self, client: docker.DockerClient, instance: str,
-                 registries: dict[str, str], shm_size: str = "8g") -> None:
+                 registries: dict[str, str], shm_size: str = "8g",
+                 pull_timeout: float = PULL_TIMEOUT_SECONDS) -> None:
         self.client = client
         self.instance = instance
         self.registries = registries
         self.shm_size = shm_size
-        self._pull_lock = threading.Lock()
+        self.pulls = Pulls(pull_timeout)
+        # Containers the engine could not be told about while it did not answer: to kill
+        # (a node being ended) and to remove (an ended job's), once it answers again.
+        self._to_kill: set[str] = set()
+        self._to_remove: set[str] = set()
+        self._pending_lock = threading.Lock()
+        self.watch = ContainerWatch(client, f"{INSTANCE_LABEL}={instance}",
+                                    on_reachable=self._catch_up)
+        self.watch.start()
 
     def view(self, host: JobPaths) -> JobPaths:
         return JobPaths(INSIDE.code, INSIDE.output, INSIDE.logs,
@@ -102,6 +120,7 @@ class DockerExecutor:
             working_dir=INSIDE.code, user=f"{os.getuid()}:{os.getgid()}",
             host_config=host_config)
         handle = {"kind": self.name, "id": container["Id"], "name": name}
+        self.watch.expect(container["Id"])
         try:
             api.start(container["Id"])
         except APIError:
@@ -111,16 +130,18 @@ class DockerExecutor:
 
     def _ensure_image(self, reference: str, repository_id: str | None, log_path: Path
                       ) -> Image:
-        with self._pull_lock:
-            try:
-                return self.client.images.get(reference)
-            except ImageNotFound:
-                pass
-            if (repository_id or "") not in self.registries:
-                raise ImageError(f"image {reference} is not on this machine and no registry "
-                                 f"is configured for repository_id {repository_id!r}")
-            self._pull(reference, log_path)
+        try:
             return self.client.images.get(reference)
+        except ImageNotFound:
+            pass
+        if (repository_id or "") not in self.registries:
+            raise ImageError(f"image {reference} is not on this machine and no registry "
+                             f"is configured for repository_id {repository_id!r}")
+        with open(log_path, "a", encoding="utf-8") as out:
+            out.write(f"bmlocal: waiting for image {reference} (at most "
+                      f"{self.pulls.timeout:g} s)\n")
+        self.pulls.wait(reference, lambda: self._pull(reference, log_path))
+        return self.client.images.get(reference)
 
     def _pull(self, reference: str, log_path: Path) -> None:
         name, _, tag = reference.rpartition(":")
@@ -163,27 +184,45 @@ class DockerExecutor:
         return limits
 
     def poll(self, handle: Handle) -> int | None:
-        try:
-            state = self.client.api.inspect_container(handle["id"])["State"]
-        except NotFound:
-            return NODE_LOST
-        if state["Status"] in ("created", "running", "restarting", "paused", "removing"):
-            return None
-        return int(state["ExitCode"])
+        """From what the engine's events said; None while the engine does not answer, but
+        NODE_UNREACHABLE for a node killed meanwhile (its job can end)."""
+        cid = handle["id"]
+        state = self.watch.state(cid)
+        if state is not None and state.exit_code is not None:
+            return state.exit_code
+        if not self.watch.reachable:
+            return NODE_UNREACHABLE if cid in self._to_kill else None
+        if state is None:  # started by an earlier server, or not yet seen by the watch
+            try:
+                state = self.watch.learn(cid)
+            except UNREACHABLE:
+                return None
+            if state is None:
+                return NODE_LOST
+        return state.exit_code
 
     def exit_note(self, handle: Handle) -> str:
-        try:
-            state = self.client.api.inspect_container(handle["id"])["State"]
-        except NotFound:
+        state = self.watch.state(handle["id"])
+        if state is None:
             return ""
-        return OUT_OF_MEMORY if state.get("OOMKilled") else ""
+        if state.oom_killed:
+            return OUT_OF_MEMORY
+        return ENDED_AWAY if state.while_away else ""
+
+    def trouble(self, handle: Handle) -> str:
+        """Why the node's state is not known now, or ""."""
+        since = self.watch.unreachable_since
+        if since is None:
+            return ""
+        return (f"the Docker engine does not answer (for {time.time() - since:.0f} s): "
+                "the state of the job's containers is unknown")
 
     def stop(self, handle: Handle, grace: float) -> None:
         """`docker stop` in the background: SIGTERM now, SIGKILL after `grace`."""
         def stop() -> None:
             try:
                 self.client.api.stop(handle["id"], timeout=int(grace + 0.999))
-            except (NotFound, APIError) as exc:
+            except (NotFound, APIError, *UNREACHABLE) as exc:
                 log.info("stop %s: %s", handle["name"], exc)
         threading.Thread(target=stop, name=f"stop-{handle['name']}", daemon=True).start()
 
@@ -192,6 +231,9 @@ class DockerExecutor:
             self.client.api.kill(handle["id"])
         except (NotFound, APIError):
             pass  # already gone or not running
+        except UNREACHABLE:  # killed once the engine answers; the node counts as ended
+            with self._pending_lock:
+                self._to_kill.add(handle["id"])
 
     def adopt(self, handle: Handle) -> None:
         """Nothing to attach: the container runs on and is watched through the engine."""
@@ -201,6 +243,22 @@ class DockerExecutor:
             self.client.api.remove_container(handle["id"], force=True)
         except NotFound:
             pass
+        except UNREACHABLE:  # removed once the engine answers again
+            with self._pending_lock:
+                self._to_remove.add(handle["id"])
+            return
+        self.watch.forget(handle["id"])
+
+    def _catch_up(self) -> None:
+        """The engine answers again: kill and remove what could not be, meanwhile."""
+        with self._pending_lock:
+            to_kill, self._to_kill = self._to_kill, set()
+            to_remove, self._to_remove = self._to_remove, set()
+        for cid in to_kill - to_remove:
+            self.kill({"id": cid})
+        for cid in to_remove:
+            self.release({"id": cid})
+            log.warning("removed container %s of an ended job", cid[:12])
 
     def sweep(self, known: set[str]) -> list[str]:
         """Remove containers labelled as bmlocal's that no stored node knows; their names."""
