@@ -11,6 +11,7 @@ retries once when a call answers 110/111, reuses its HTTP connections, and raise
 import threading
 import time
 from typing import Any, Collection, TypedDict
+from urllib.parse import urlsplit
 
 import requests
 
@@ -18,6 +19,7 @@ BASE = "/rpc/2.0/easydl/pro/remotetrain"
 TOKEN_PATH = "/oauth/2.0/token"
 TERMINAL = frozenset({"SUCCESSED", "FAILED", "STOPPED"})
 TOKEN_ERRORS = frozenset({110, 111})
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 REFRESH_MARGIN_SECONDS = 60.0  # a token this close to its end is renewed before a call
 REFRESH_MARGIN_SHARE = 0.1  # ... or this share of its life from its end, when that is less
 
@@ -123,6 +125,8 @@ class Client:
         self.sk = sk
         self.timeout = timeout
         self.session = session or requests.Session()
+        if session is None and urlsplit(self.url).hostname in LOOPBACK:
+            self.session.trust_env = False  # no proxy applies: skip reading it every call
         self._token = token
         self._renew_at = float("inf")  # monotonic time; a given token is not renewed early
         self._token_lock = threading.Lock()

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from bmlocal.config_model import ConfigFile, validate
 
-EXECUTORS = ("auto", "process", "docker")
+EXECUTORS = ("auto", "process", "docker", "simulate")
 
 
 class ConfigError(ValueError):
@@ -94,7 +94,8 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> S
 
 def check(settings: Settings) -> None:
     if settings.executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {settings.executor!r}: use auto, process or docker")
+        raise ConfigError(f"unknown executor {settings.executor!r}: use auto, process, docker "
+                          "or simulate")
     if settings.hour_seconds <= 0 or settings.grace_seconds < 0:
         raise ConfigError("hour-seconds must be positive and grace-seconds not negative")
     if not settings.credentials and not is_loopback(settings.host):

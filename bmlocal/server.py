@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import Flask
 from waitress.server import create_server
 
+from bmlocal.api.admin import install as install_admin
 from bmlocal.api.app import create_app
 from bmlocal.api.auth import Auth
 from bmlocal.api.validation import CreateValidator
@@ -16,6 +17,7 @@ from bmlocal.runtime.datadir_lock import lock_data_dir
 from bmlocal.runtime.executors.docker import DockerExecutor, engine
 from bmlocal.runtime.executors.process import ProcessExecutor
 from bmlocal.runtime.executors.select import Executors
+from bmlocal.runtime.executors.simulate import SimulateExecutor
 from bmlocal.runtime.gpus import inventory
 from bmlocal.runtime.pools import Pools, public_pools, user_pools
 from bmlocal.runtime.resources import Allocator, Quotas
@@ -49,13 +51,15 @@ def build(settings: Settings) -> Runtime:
     settings.bos.mkdir(parents=True, exist_ok=True)
     clock = Clock(settings.hour_seconds)
     store = Store(settings.data_dir / "bmlocal.db")
+    simulate = SimulateExecutor(store, settings.section("simulate"))
     gpus = inventory(settings.table)
     pools = Pools(public_pools(len(gpus.devices), gpus.gpu_type)
                   + user_pools(settings.table.get("pools", [])))
     scheduling = settings.config.scheduler
     allocator = Allocator(list(gpus.devices), scheduling.cpu_slots, quotas(settings),
                           scheduling.max_passes)
-    executors = Executors(ProcessExecutor(), container_executor(settings))
+    executors = Executors(simulate if settings.executor == "simulate" else ProcessExecutor(),
+                          container_executor(settings))
     try:
         bos = bos_settings(settings.table.get("bos", {}), os.environ)
     except ValueError as exc:
@@ -76,9 +80,11 @@ def build(settings: Settings) -> Runtime:
                           redeliver_every=settings.config.delivery.retry_seconds)
     service = JobService(store, scheduler, allocator, pools, clock, settings.data_dir,
                          settings.max_jobs_per_project,
-                         runs_ccr=executors.container is not None or settings.executor == "process")
+                         runs_ccr=executors.container is not None
+                         or settings.executor in ("process", "simulate"))
     auth = Auth(settings.credentials, store, clock, settings.token_ttl_seconds)
     app = create_app(service, auth, CreateValidator(storages, pools.find))
+    install_admin(app, service, auth, simulate)
     install_web(app, service, auth, Views(store, pools, list(gpus.devices), clock,
                                           settings.data_dir, local_roots(storages)))
     return Runtime(app, scheduler, service)
@@ -95,7 +101,7 @@ def delivery(settings: Settings, bos: BosSettings | None, storages: dict[str, St
 
 def container_executor(settings: Settings) -> DockerExecutor | None:
     """Docker for CCR jobs: required with --executor docker, where it answers with auto."""
-    if settings.executor == "process":
+    if settings.executor in ("process", "simulate"):
         return None
     client = engine()
     if client is None:

@@ -44,6 +44,7 @@ def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> F
     app = Flask("bmlocal")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     log_ids = LogIds()
+    app.extensions["bmlocal.log_ids"] = log_ids  # one sequence for every answer, admin too
     handlers: dict[str, Callable[[dict[str, Any], str], Any]] = {
         "create": lambda body, project: service.create(validator.parse(body, project)),
         "stop": lambda body, project: service.stop(project, require_id(body)) or True,

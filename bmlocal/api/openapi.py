@@ -1,6 +1,8 @@
 """The OpenAPI 3 document of the API, served at /openapi.json."""
 from typing import Any
 
+from bmlocal.api.admin_openapi import admin_paths
+
 BASE = "/rpc/2.0/easydl/pro/remotetrain"
 
 SOURCE = {"type": "string", "enum": ["BOS", "PFS"]}
@@ -143,6 +145,7 @@ def document() -> dict[str, Any]:
                               "400": {"description": "Unsupported grant type"},
                               "401": {"description": "Unknown client or wrong secret"}},
             }},
+            **admin_paths(),
         },
         "components": {"schemas": {"Error": ERROR}},
     }

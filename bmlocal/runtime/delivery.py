@@ -54,6 +54,13 @@ class Delivery:
         with self._lock:
             self._running[job.id] = syncs
 
+    def abandon(self, job_id: int) -> None:
+        """Stop streaming a forgotten job's outputs after one last try (an admin reset)."""
+        with self._lock:
+            syncs = self._running.pop(job_id, None) or []
+        for sync in syncs:
+            sync.finish(0.0)
+
     def finish(self, job: Job) -> str | None:
         """The last delivery; None when everything is at `output_path`, else what is not."""
         with self._lock:

@@ -10,7 +10,8 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
@@ -62,6 +63,7 @@ class Scheduler:
         self._troubles = Troubles(runner, runner.host_roots)
         self.redeliver_every = redeliver_every
         self._last_redelivery = time.monotonic()
+        self._step_lock = threading.Lock()  # held by each pass, and by paused()
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -121,7 +123,7 @@ class Scheduler:
     def shutdown(self) -> None:
         """Stop watching; running jobs go on under their supervisors."""
         self._halt.set()
-        self._wake.set()
+        self.wakeup.wake(admit=False)
         if self._thread:
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=False)
@@ -132,7 +134,8 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._halt.is_set():
             try:
-                self.step()
+                with self._step_lock:
+                    self.step()
             except Exception:  # the loop must outlive any trouble, the store's included
                 log.exception("scheduler step failed")
             self.wakeup.wait(self.tick)
@@ -293,3 +296,22 @@ class Scheduler:
                 self._after_work[job_id] = action
                 return
         action()
+
+    @contextmanager
+    def paused(self, timeout: float = 10.0) -> Iterator[None]:
+        """No pass runs and no worker is at work (within `timeout`) while the body runs;
+        after it, the loop forgets what it knew of jobs (bmlocal's admin reset empties the
+        store in the body)."""
+        with self._step_lock:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                with self._busy_lock:
+                    if not self._busy:
+                        break
+                time.sleep(0.001)
+            yield
+            with self._busy_lock:
+                self._after_work.clear()
+            self._stopping.clear()
+            self._exit_seen.clear()
+            self._troubles = Troubles(self.runner, self.runner.host_roots)

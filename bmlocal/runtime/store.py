@@ -351,6 +351,18 @@ class Store:
         with self._tx() as db:
             db.execute("DELETE FROM nodes WHERE job_id=?", (job_id,))
 
+    def remove_all_jobs(self) -> tuple[list[int], list[dict[str, Any]]]:
+        """Empty the jobs and their nodes in one transaction (bmlocal's admin reset): the
+        ids removed and the handles of nodes not seen to end. Ids are not reused after it
+        (AUTOINCREMENT), so an old id never names a new job; tokens are kept."""
+        with self._tx() as db:
+            ids = [i for (i,) in db.execute("SELECT id FROM jobs")]
+            handles = [json.loads(h) for (h,) in
+                       db.execute("SELECT handle FROM nodes WHERE exit_code IS NULL")]
+            db.execute("DELETE FROM nodes")
+            db.execute("DELETE FROM jobs")
+        return ids, handles
+
     # --- tokens -----------------------------------------------------------------------
 
     def save_token(self, digest: str, ak: str, expires: float) -> None:

@@ -1,0 +1,142 @@
+"""The simulate executor: nothing runs, yet validation, quotas, pools and GPUs are the real
+ones, and each job ends as the [simulate] rules (or the admin calls) say."""
+import json
+import time
+from typing import Iterator
+
+import pytest
+
+from bmlocal.client import BmlError
+from bmlocal.testing import BmlServer
+from tests.support.server import job_body
+
+RULES = r"""
+[gpus]
+devices = [0, 1]
+type = "A100"
+
+[quotas]
+max_jobs_per_project = 40
+
+[[simulate.rules]]
+name = "^diverges"
+status = "FAILED"
+exit_code = 3
+log_lines = ["loss is nan"]
+
+[[simulate.rules]]
+project = "^audit$"
+status = "FAILED"
+status_reason = "the audit job found ${name} wanting"
+
+[[simulate.rules]]
+start_cmd = "--lr (?P<lr>[0-9.]+)"
+running_seconds = 0.3
+outputs = { "metrics.json" = '{"lr": ${lr}, "job": ${job_id}}', "deep/note.txt" = "rank ${rank}" }
+log_lines = ["training with lr=${lr}", "done"]
+
+[[simulate.rules]]
+name = "^slow-start"
+pending_seconds = 30
+
+[[simulate.rules]]
+name = "^gpu"
+hold = true
+"""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[BmlServer]:
+    with BmlServer(config=RULES) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(server: BmlServer) -> Iterator[BmlServer]:
+    server.admin.reset()
+    yield server
+
+
+def test_a_job_no_rule_names_succeeds_at_once(sim: BmlServer) -> None:
+    job_id = sim.client.create(job_body("plain"))
+    final = sim.client.wait(job_id, "p1", timeout=5)
+    assert final["train_status"] == "SUCCESSED"
+    assert final["status_reason"] == "every node exited with code 0"
+    events = sim.client.logs(job_id, "p1", file="job.log")["content"]
+    assert "simulated: nothing runs" in events and "RUNNING: 1 node(s) on simulate" in events
+
+
+def test_a_rule_fails_a_job_with_its_exit_code_and_log(sim: BmlServer) -> None:
+    job_id = sim.client.create(job_body("diverges-1"))
+    final = sim.client.wait(job_id, "p1", timeout=5)
+    assert (final["train_status"], final["status_reason"]) == (
+        "FAILED", "node 0 exited with code 3")
+    assert sim.client.logs(job_id, "p1")["content"] == "loss is nan\n"
+
+
+def test_a_rule_gives_its_own_reason(sim: BmlServer) -> None:
+    job_id = sim.client.create(job_body("quarterly", prjId="audit"))
+    final = sim.client.wait(job_id, "audit", timeout=5)
+    assert final["status_reason"] == "the audit job found quarterly wanting"
+
+
+def test_outputs_and_logs_from_the_start_command(sim: BmlServer) -> None:
+    body = job_body("sweep-a", "python train.py --lr 0.25 --epochs 3")
+    job_id = sim.client.create(body)
+    running = sim.client.wait(job_id, "p1", timeout=5, until="RUNNING")
+    assert running["train_status"] == "RUNNING"
+    final = sim.client.wait(job_id, "p1", timeout=5)
+    assert final["train_status"] == "SUCCESSED"
+    out = sim.pfs / "out" / "sweep-a"
+    assert json.loads((out / "metrics.json").read_text()) == {"lr": 0.25, "job": job_id}
+    assert (out / "deep" / "note.txt").read_text() == "rank 0"
+    assert sim.client.logs(job_id, "p1")["content"] == "training with lr=0.25\ndone\n"
+    assert (out / "logs" / "node-0.log").exists()  # logs delivered as for a real job
+
+
+def test_pending_time_ends_by_release_or_stop(sim: BmlServer) -> None:
+    first = sim.client.create(job_body("slow-start-1"))
+    second = sim.client.create(job_body("slow-start-2"))
+    time.sleep(0.2)
+    assert sim.client.detail(first, "p1")["train_status"] == "PENDING"
+    assert sim.admin.release(first)["train_status"] == "RUNNING"
+    assert sim.client.wait(first, "p1", timeout=5)["train_status"] == "SUCCESSED"
+    started = time.monotonic()
+    sim.client.stop(second, "p1")
+    stopped = sim.client.wait(second, "p1", timeout=5)
+    assert stopped["train_status"] == "STOPPED" and time.monotonic() - started < 2
+
+
+def test_gpus_are_granted_and_queued_for_real(sim: BmlServer) -> None:
+    body = job_body("gpu-a", **{"resource_config.resource_name": "GPU_V100",
+                                "resource_config.gpu_num": 2})
+    first = sim.client.create(body)
+    assert sim.client.wait(first, "p1", timeout=5, until="RUNNING")["resource_config"][
+        "gpu_type"] == "A100"
+    second = sim.client.create({**body, "name": "gpu-b"})
+    time.sleep(0.3)
+    assert sim.client.detail(second, "p1")["train_status"] == "PENDING"  # no GPU is free
+    with pytest.raises(BmlError) as too_big:
+        sim.client.create({**body, "name": "gpu-c", "resource_config": {
+            **body["resource_config"], "gpu_num": 3}})
+    assert too_big.value.error_code == 406104
+    sim.admin.advance(first, "SUCCESSED")
+    assert sim.client.wait(second, "p1", timeout=5, until="RUNNING")["train_status"] == \
+        "RUNNING"
+
+
+def test_the_project_quota_is_the_real_one(sim: BmlServer) -> None:
+    for i in range(40):
+        sim.client.create(job_body(f"q{i}", prjId="full"))
+    with pytest.raises(BmlError) as full:
+        sim.client.create(job_body("one-more", prjId="full"))
+    assert full.value.error_code == 406035
+
+
+def test_validation_is_the_real_one(sim: BmlServer) -> None:
+    with pytest.raises(BmlError) as bad:
+        sim.client.create(job_body("x", **{"resource_config.node_count": 9}))
+    assert bad.value.error_code == 406101
+    with pytest.raises(BmlError) as bad:
+        sim.client.create(job_body("x", **{"train_config.code_path": "/no/such/code"}))
+    assert bad.value.error_code == 406019
