@@ -81,6 +81,12 @@ class OwnEngine:
             assert time.monotonic() < deadline, "own dockerd did not stop within 60 s"
             time.sleep(0.1)
 
+    def freeze(self, frozen: bool = True) -> None:
+        """SIGSTOP (or SIGCONT) the engine: it keeps its socket and answers nothing."""
+        pid = self.pid()
+        assert pid is not None, "own dockerd is not running"
+        os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def ping(self) -> bool:
         done = subprocess.run(["curl", "-fsS", "--max-time", "2", "--unix-socket",
                                str(self.socket), "http://localhost/_ping"],

@@ -140,6 +140,34 @@ def test_docker_engine_stopped_and_restarted(make_server: Callable[..., Server],
            "code the engine's shutdown gave it")
 
 
+def test_a_docker_engine_that_hangs_does_not_stall_other_jobs(
+        make_server: Callable[..., Server], own_engine: OwnEngine) -> None:
+    server = make_server(extra_args=["--executor", "docker"], grace_seconds=1,
+                         env={"DOCKER_HOST": own_engine.host})
+    container = server.ok("create", ccr("frozen", "sleep 60"))
+    server.wait(container, "RUNNING", timeout=60)
+    own_engine.freeze()  # its socket accepts, nothing answers
+    try:
+        asked = time.monotonic()
+        quick = server.create("quick", "sleep 1")
+        assert server.wait(quick, timeout=30)["train_status"] == "SUCCESSED"
+        took = time.monotonic() - asked
+        assert took < 5, took  # the engine's 10 s timeouts are not on its way
+        long = server.create("long", "sleep 60")
+        server.wait(long, "RUNNING", timeout=30)
+        server.ok("stop", {"id": long, "prjId": "p1"})
+        assert server.wait(long, timeout=10)["train_status"] == "STOPPED"
+        assert server.detail(container)["train_status"] == "RUNNING"
+    finally:
+        own_engine.freeze(False)
+    server.ok("stop", {"id": container, "prjId": "p1"})
+    assert server.wait(container, timeout=60)["train_status"] == "STOPPED"
+    assert lost(server, [container, quick, long]) == 0
+    record("Docker engine hangs", "dockerd SIGSTOPped under a running CCR job", 3, 0,
+           f"host jobs ran ({took:.1f} s for a 1 s job) and stopped on time; the CCR job "
+           "STOPPED once the engine answered again")
+
+
 # --- nothing lost ------------------------------------------------------------------------
 
 def kill_mid_start(server: Server, job_id: int, with_nodes: bool) -> bool:
