@@ -19,7 +19,8 @@ from bmlocal.runtime.executors.process import ProcessExecutor
 from bmlocal.runtime.executors.select import Executors
 from bmlocal.runtime.executors.simulate import SimulateExecutor
 from bmlocal.runtime.gpus import inventory
-from bmlocal.runtime.pools import Pools, public_pools, user_pools
+from bmlocal.runtime.executors.slurm import slurm_executors
+from bmlocal.runtime.pools import Pools, mapped_public, public_pools, user_pools
 from bmlocal.runtime.resources import Allocator, Quotas
 from bmlocal.runtime.delivery import Delivery
 from bmlocal.runtime.runner import Runner
@@ -53,13 +54,16 @@ def build(settings: Settings) -> Runtime:
     store = Store(settings.data_dir / "bmlocal.db")
     simulate = SimulateExecutor(store, settings.section("simulate"))
     gpus = inventory(settings.table)
-    pools = Pools(public_pools(len(gpus.devices), gpus.gpu_type)
-                  + user_pools(settings.table.get("pools", [])))
+    users = user_pools(settings.table.get("pools", []))
+    pools = Pools(mapped_public(public_pools(len(gpus.devices), gpus.gpu_type), users) + users)
     scheduling = settings.config.scheduler
     allocator = Allocator(list(gpus.devices), scheduling.cpu_slots, quotas(settings),
-                          scheduling.max_passes)
+                          scheduling.max_passes,
+                          remote_pools=any(p.remote for p in pools.all()))
     executors = Executors(simulate if settings.executor == "simulate" else ProcessExecutor(),
-                          container_executor(settings))
+                          container_executor(settings),
+                          slurm_executors(pools.all(), settings.section, settings.data_dir,
+                                          settings.table.get("docker", {})))
     try:
         bos = bos_settings(settings.table.get("bos", {}), os.environ)
     except ValueError as exc:

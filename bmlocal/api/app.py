@@ -173,6 +173,8 @@ def detail(service: JobService, job: Job) -> dict[str, Any]:
     if job.status.is_terminal():
         result["status_reason"] = job.status_reason
     elif job.stop_reason:
+    elif job.status_reason:  # why it waits (a cluster's queue: Slurm's state and reason)
+        result["status_reason"] = job.status_reason
         result["status_reason"] = f"ending: {job.stop_reason}"
     if job.output_note:
         result["output_note"] = job.output_note

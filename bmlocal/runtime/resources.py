@@ -41,6 +41,8 @@ class Request:
 
     @property
     def kind(self) -> str:
+        if self.pool.remote:  # a cluster's resources: it queues the job itself
+            return "remote"
         return "gpu" if self.gpus_per_node else "cpu"
 
 
@@ -52,8 +54,9 @@ class Quotas:
 
 class Allocator:
     def __init__(self, gpus: list[int], cpu_slots: int, quotas: Quotas = Quotas(),
-                 max_passes: int = 4) -> None:
+                 max_passes: int = 4, remote_pools: bool = False) -> None:
         self.gpus = list(gpus)
+        self.remote_pools = remote_pools  # a job of a cluster's pool may start at any time
         self.cpu_slots = cpu_slots
         self.quotas = quotas
         self.max_passes = max_passes
@@ -63,6 +66,8 @@ class Allocator:
 
     def never_fits(self, req: Request) -> bool:
         """A request this machine or the project's quota could never run."""
+        if req.kind == "remote":  # the cluster's own limits: sbatch says
+            return self.quotas.gpus is not None and req.gpu_total > self.quotas.gpus
         if req.gpu_total > len(self.gpus):
             return True
         if req.kind == "cpu" and req.node_count > self.cpu_slots:
@@ -81,10 +86,11 @@ class Allocator:
 
     def has_free(self) -> bool:
         """Whether any GPU or CPU slot is free: else no waiting job can start."""
+        if self.remote_pools:
+            return True
         with self._lock:
-            used_slots = sum(len(g["nodes"]) for _, g in self._held.values()
-                             if not g["gpu_num"])
-            return used_slots < self.cpu_slots or len(self._gpus_in_use()) < len(self.gpus)
+            return (self._used_slots() < self.cpu_slots
+                    or len(self._gpus_in_use()) < len(self.gpus))
 
     def admit(self, waiting: list[Request]) -> list[tuple[Request, dict[str, Any]]]:
         """Grants for the waiting jobs (oldest first) that may start now."""
@@ -109,9 +115,10 @@ class Allocator:
     def _try(self, req: Request) -> dict[str, Any] | None:
         if not self._project_allows(req):
             return None
+        if req.kind == "remote":  # GPUs numbered on each of the cluster's nodes
+            return self._grant(req, [list(range(req.gpus_per_node))] * req.node_count)
         if req.kind == "cpu":
-            used = sum(len(g["nodes"]) for _, g in self._held.values() if not g["gpu_num"])
-            if used + req.node_count > self.cpu_slots:
+            if self._used_slots() + req.node_count > self.cpu_slots:
                 return None
             return self._grant(req, [[] for _ in range(req.node_count)])
         free = [g for g in self.gpus if g not in self._gpus_in_use()]
@@ -127,10 +134,16 @@ class Allocator:
         held_gpus = sum(len(n) for g in mine for n in g["nodes"])
         return self.quotas.gpus is None or held_gpus + req.gpu_total <= self.quotas.gpus
 
+    def _used_slots(self) -> int:
+        return sum(len(g["nodes"]) for _, g in self._held.values()
+                   if not g["gpu_num"] and not g.get("remote"))
+
     def _gpus_in_use(self) -> set[int]:
-        return {gpu for _, g in self._held.values() for node in g["nodes"] for gpu in node}
+        return {gpu for _, g in self._held.values() if not g.get("remote")
+                for node in g["nodes"] for gpu in node}
 
     @staticmethod
     def _grant(req: Request, nodes: list[list[int]]) -> dict[str, Any]:
         return {"nodes": nodes, "gpu_num": req.gpus_per_node, "cpu_num": req.cpus_per_node,
-                "memory": req.memory_gb, "gpu_type": req.pool.gpu_type}
+                "memory": req.memory_gb, "gpu_type": req.pool.gpu_type,
+                "remote": req.pool.remote}

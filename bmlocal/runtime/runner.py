@@ -14,6 +14,7 @@ from bmlocal.runtime.environment import job_variables
 from bmlocal.runtime.executors.base import Executor, JobPaths, NodeSpec
 from bmlocal.runtime.executors.select import Executors, Unavailable
 from bmlocal.runtime.faults import describe, host_roots
+from bmlocal.runtime.executors.queued import SUBMITTED
 from bmlocal.runtime.layout import JobDir
 from bmlocal.runtime.ports import free_ports
 from bmlocal.runtime.status import Status
@@ -109,15 +110,20 @@ class Runner:
         master_port, aux_port = free_ports(2)
         ib = self._rdma(job)
         try:
-            for rank in range(job.spec.node_count):
-                self._start_node(job, executor, paths, rank, (master_port, aux_port), ib)
+            self._start_nodes(job, executor, paths, (master_port, aux_port), ib)
         except Exception as exc:  # an engine error, an image that cannot be had, ...
             log.warning("job %s: start failed: %s", job.id, exc)
-            self._start_failed(job, exc)
+            if getattr(exc, "job_waits", False):  # its cluster does not answer now
+                self._requeue(job, exc)
+            else:
+                self._start_failed(job, exc)
             return
         now = self.clock.now()
-        if self.store.move(job.id, Status.PENDING, Status.RUNNING, start_time=now,
-                           phase="running"):
+        queues = getattr(executor, "queues", False)  # RUNNING once its cluster runs it
+        if queues and self.store.update(job.id, Status.PENDING, phase=SUBMITTED):
+            self.event(job, f"submitted: {job.spec.node_count} node(s) on {executor.name}")
+        elif not queues and self.store.move(job.id, Status.PENDING, Status.RUNNING,
+                                            start_time=now, phase="running"):
             self.event(job, f"RUNNING: {job.spec.node_count} node(s) on {executor.name}")
             self.delivery.start(job)
         else:  # stopped (and perhaps deleted) while its nodes started
@@ -143,23 +149,44 @@ class Runner:
                         "(/dev/infiniband): the job runs over TCP")
         return found
 
-    def _start_node(self, job: Job, executor: Executor, paths: JobPaths, rank: int,
-                    ports: tuple[int, int], ib: list[str] | None) -> None:
+    def _start_nodes(self, job: Job, executor: Executor, paths: JobPaths,
+                     ports: tuple[int, int], ib: list[str] | None) -> None:
+        specs = [self._node_spec(job, executor, paths, rank, ports, ib)
+                 for rank in range(job.spec.node_count)]
+        start_all = getattr(executor, "start_nodes", None)  # one submission for all (Slurm)
+        if start_all is None:
+            for spec in specs:
+                self.store.save_node(job.id, spec.rank, executor.start(spec))
+            return
+        handles = start_all(specs, self.clock.hours(job.spec.max_duration))
+        for spec, handle in zip(specs, handles):
+            self.store.save_node(job.id, spec.rank, handle)
+
+    def _requeue(self, job: Job, exc: Exception) -> None:
+        """Back to the queue, its resources released: the start is tried again later."""
+        why = describe(exc, self.host_roots)
+        if self.store.update(job.id, Status.PENDING, phase="queued", grant=None,
+                             status_reason=f"waiting: {why}"):
+            self.event(job, f"not started, waits in the queue: {why}")
+        self.on_release(job.id)
+
+    def _node_spec(self, job: Job, executor: Executor, paths: JobPaths, rank: int,
+                   ports: tuple[int, int], ib: list[str] | None) -> NodeSpec:
         jd = self.job_dir(job)
         view = executor.view(paths)
         gpus = tuple(job.grant.get("nodes", [[]] * job.spec.node_count)[rank])
-        topo = Topology(job.id, job.spec.node_count, rank, gpus, "127.0.0.1", ports[0],
+        master = getattr(executor, "master_addr", "127.0.0.1")  # a cluster's: on the node
+        topo = Topology(job.id, job.spec.node_count, rank, gpus, master, ports[0],
                         ports[1], view.logs, executor.python)
         command = node_command(job.spec.distribute_strategy, job.spec.start_cmd, topo)
         env = {**executor.base_env(), **job_variables(job, topo, view, self.machine_has_gpus),
                **(rdma.nccl_env(ib) if ib is not None else {}), **command.env}
-        spec = NodeSpec(job.id, rank, command.argv, env, paths, jd.node_log(rank), jd.events,
+        return NodeSpec(job.id, rank, command.argv, env, paths, jd.node_log(rank), jd.events,
                         jd.node_state(rank), self.grace, image=self._image(job),
                         repository_id=job.spec.repository_id,
                         cpus=job.grant.get("cpu_num"), memory_gb=job.grant.get("memory"),
                         gpus=gpus, devices=tuple(ib or ()),
                         labels={"bmlocal.job": str(job.id), "bmlocal.node": str(rank)})
-        self.store.save_node(job.id, rank, executor.start(spec))
 
     @staticmethod
     def _image(job: Job) -> str | None:

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.executors.base import NODE_LOST, OUT_OF_MEMORY
+from bmlocal.runtime.executors.queued import SUBMITTED, watch_submitted
 from bmlocal.runtime.executors.select import Executors
 from bmlocal.runtime.executors.trouble import end_reason
 from bmlocal.runtime.faults import Troubles, describe
@@ -152,6 +153,9 @@ class Scheduler:
                 continue
             if job.status == Status.RUNNING:
                 self._guarded(job, "watching it", self.watch)
+            elif job.phase == SUBMITTED:  # in its cluster's queue (Slurm)
+                self._guarded(job, "watching it in its cluster's queue",
+                              lambda j: watch_submitted(self, j))
             else:  # starting, and no worker on it: a start cut short by a crash
                 self._submit(job, self._undo_start)
         if now - self._last_redelivery > self.redeliver_every:
@@ -232,10 +236,11 @@ class Scheduler:
             self._end(job, Status.FAILED, f"max duration exceeded ({hours} h)")
 
     def _failure(self, job: Job, rank: int, code: int) -> str:
-        if code == NODE_LOST:
-            return f"node {rank} was lost: its supervisor ended without an exit code"
         handle = next(h for r, h, _ in self.store.nodes(job.id) if r == rank)
         note = self.executors.for_handle(handle).exit_note(handle)
+        if code == NODE_LOST:
+            return f"node {rank} was lost: its supervisor ended without an exit code" + (
+                f" ({note})" if note else "")
         limit = f" ({job.grant.get('memory')} GB)" if note == OUT_OF_MEMORY else ""
         return f"node {rank} exited with code {code}" + (f": {note}{limit}" if note else "")
 

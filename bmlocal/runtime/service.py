@@ -5,6 +5,7 @@ from typing import Any
 
 from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.executors.queued import SUBMITTED
 from bmlocal.runtime.executors.trouble import node_trouble
 from bmlocal.runtime.joblogs import JobLogs
 from bmlocal.runtime.layout import JobDir
@@ -52,7 +53,9 @@ class JobService:
         job = self._job(project, job_id)
         if job.status.is_terminal():
             raise ApiError(406027)
-        if job.status == Status.PENDING:  # STOPPED at once, a start under way abandoned
+        # STOPPED at once, a start under way abandoned; one in a cluster's queue is
+        # cancelled there first (by the scheduler)
+        if job.status == Status.PENDING and job.phase != SUBMITTED:
             moved = self.store.move(job.id, Status.PENDING, Status.STOPPED,
                                     end_time=self.clock.now(), status_reason="stopped by user")
             if moved:

@@ -164,10 +164,11 @@ class Store:
         return total, [_job(r) for r in rows]
 
     def running(self) -> list[Job]:
-        """RUNNING jobs and PENDING ones whose start began, oldest first."""
+        """RUNNING jobs and PENDING ones whose start began (or that wait in a cluster's
+        queue), oldest first."""
         rows = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE status='RUNNING' OR "
-                                  "(status='PENDING' AND phase='starting') ORDER BY id"
-                                  ).fetchall()
+                                  "(status='PENDING' AND phase IN ('starting', 'submitted')) "
+                                  "ORDER BY id").fetchall()
         return [_job(r) for r in rows]
 
     def undelivered(self, deleted: bool = False) -> list[Job]:

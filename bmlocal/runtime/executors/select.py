@@ -1,5 +1,6 @@
 """Which executor runs a job, and which one owns a stored node handle."""
 import logging
+from typing import Mapping
 
 from bmlocal.runtime.executors.base import Executor, Handle
 from bmlocal.runtime.spec import JobSpec
@@ -8,17 +9,25 @@ log = logging.getLogger("bmlocal.executors")
 
 
 class Executors:
-    def __init__(self, process: Executor, container: Executor | None) -> None:
+    def __init__(self, process: Executor, container: Executor | None,
+                 remote: Mapping[str, tuple[Executor, Executor]] | None = None) -> None:
         self.process = process
         self.container = container
+        # pool key -> its cluster's executors for DEFAULT and CCR jobs (Slurm pools)
+        self.remote = dict(remote or {})
         self._by_name = {e.name: e for e in (process, container) if e is not None}
 
     def for_job(self, spec: JobSpec) -> Executor:
+        if spec.pool_key in self.remote:
+            return self.remote[spec.pool_key][spec.env_type == "CCR"]
         if spec.env_type == "CCR" and self.container is not None:
             return self.container
         return self.process
 
     def for_handle(self, handle: Handle) -> Executor:
+        if "pool" in handle:  # a node of a cluster's pool
+            pair = self.remote.get(handle["pool"])
+            return pair[bool(handle.get("ccr"))] if pair else Unavailable(handle["kind"])
         return self._by_name.get(handle["kind"]) or Unavailable(handle["kind"])
 
 
