@@ -19,7 +19,6 @@ from bmlocal.runtime.store import Job
 
 BASE = "/rpc/2.0/easydl/pro/remotetrain"
 MAX_BODY = 1 << 20
-LOG_CHUNK = 1 << 16
 log = logging.getLogger("bmlocal.api")
 
 
@@ -173,9 +172,9 @@ def detail(service: JobService, job: Job) -> dict[str, Any]:
     if job.status.is_terminal():
         result["status_reason"] = job.status_reason
     elif job.stop_reason:
+        result["status_reason"] = f"ending: {job.stop_reason}"
     elif job.status_reason:  # why it waits (a cluster's queue: Slurm's state and reason)
         result["status_reason"] = job.status_reason
-        result["status_reason"] = f"ending: {job.stop_reason}"
     if job.output_note:
         result["output_note"] = job.output_note
     result.update(service.describe(job))
@@ -189,23 +188,5 @@ def log_chunk(service: JobService, body: dict[str, Any], project: str) -> dict[s
     name = body.get("file", "node-0.log")
     if not isinstance(name, str) or offset < 0:
         raise ApiError(406001, "param[file] invalid" if offset >= 0 else "param[offset] invalid")
-    path = service.log_file(project, job_id, name)
-    content = b""
-    if path is not None and path.exists() and offset < path.stat().st_size:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            content = f.read(LOG_CHUNK)
-    content = content[:len(content) - partial_tail(content)]
-    return {"file": name, "offset": offset + len(content),
-            "content": content.decode("utf-8", errors="replace")}
-
-
-def partial_tail(data: bytes) -> int:
-    """How many bytes at the end of `data` begin a UTF-8 character cut off by the chunk
-    limit: they are left for the next read rather than sent as a replacement character."""
-    for back in range(1, min(4, len(data)) + 1):
-        byte = data[-back]
-        if byte & 0xC0 != 0x80:  # a lead byte (or ASCII): is its character complete?
-            needed = 1 if byte < 0xC0 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-            return back if needed > back else 0
-    return 0
+    chunk = service.job_logs(project, job_id).read(name, offset)
+    return {"file": name, "offset": chunk.offset, "content": chunk.text}

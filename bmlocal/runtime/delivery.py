@@ -1,6 +1,5 @@
 """Outputs and logs on their way to `output_path`: streamed while a job runs where the
 output lives in a store (BOS), delivered once more after it ends, however it ends."""
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +78,6 @@ class Delivery:
 
     def _logs_into_pfs(self, job: Job) -> None:
         jd = JobDir.of(self.data_dir, job.id)
-        out = self.storages["PFS"].output_dir(job.spec.output_path, jd.scratch_output)
-        if jd.logs.exists():
-            shutil.copytree(jd.logs, out / "logs", dirs_exist_ok=True)
+        if jd.logs.exists():  # the job's own links and special files are not followed
+            for note in self.storages["PFS"].copy_logs(jd.logs, job.spec.output_path):
+                jd.event(note)

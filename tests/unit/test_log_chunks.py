@@ -1,7 +1,7 @@
 """The logs extension never cuts a UTF-8 character in two at a chunk boundary."""
 import pytest
 
-from bmlocal.api.app import partial_tail
+from bmlocal.runtime.joblogs import partial_tail
 
 TEXT = "loss 0.1 训练完成 🚀\n".encode()
 

@@ -20,3 +20,12 @@ class Storage(Protocol):
 
     def sync_out(self, local: Path, path: str, files: list[str]) -> None:
         """Make `path` hold the given files (relative to `local`); raises OSError on failure."""
+
+
+class StoreError(OSError):
+    """The store failed or refused. Messages are built from error codes, never from
+    credentials or host paths. `not_uploaded`: the files a sync_out left out of the store."""
+
+    def __init__(self, message: str, not_uploaded: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.not_uploaded = not_uploaded

@@ -1,9 +1,10 @@
 """BOS without a server: each bucket is a directory under `--bos-root`."""
 import os
-import shutil
 from pathlib import Path
 
-from bmlocal.runtime.storage.paths import BosPath, copy_into, inside
+from bmlocal.runtime.storage.base import StoreError
+from bmlocal.runtime.storage.paths import BosPath, copy_into, inside, relative_to_root
+from bmlocal.runtime.storage.safefs import NotRegular, open_dir, opened, write_file
 
 
 class LocalBosStorage:
@@ -22,7 +23,7 @@ class LocalBosStorage:
 
     def fetch(self, path: str, dest: Path) -> Path:
         source = self._local(path)
-        return copy_into(source, dest, source.name)
+        return copy_into(self.root, source, dest, source.name)
 
     def output_dir(self, path: str, scratch: Path) -> Path:
         self._local(path)
@@ -30,10 +31,24 @@ class LocalBosStorage:
         return scratch
 
     def sync_out(self, local: Path, path: str, files: list[str]) -> None:
-        target = self._local(path)
+        """Copy each file from the job's directory, opened without following links (a file
+        that is gone or no longer a plain file is skipped), to its place in the bucket."""
+        target = relative_to_root(self.root, self._local(path))
+        failed, reason = [], ""
+        self.root.mkdir(parents=True, exist_ok=True)
         for name in files:
-            destination = target / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            partial = destination.with_name(destination.name + ".bmlocal-partial")
-            shutil.copy2(local / name, partial)
-            os.replace(partial, destination)
+            *dirs, leaf = name.split("/")
+            try:
+                with opened(local, name) as src:
+                    out = open_dir(os.path.realpath(self.root), (*target, *dirs), create=True)
+                    try:
+                        write_file(out, leaf, src)
+                    finally:
+                        os.close(out)
+            except (FileNotFoundError, NotRegular):
+                continue
+            except OSError as exc:
+                failed.append(name)
+                reason = reason or f"cannot write {name} to {path}: {exc.strerror or exc}"
+        if failed:
+            raise StoreError(reason, tuple(failed))

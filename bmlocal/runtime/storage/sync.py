@@ -1,14 +1,14 @@
 """Streaming a job's output directory to its store while the job runs, and once more at the end."""
 
-import os
-import stat
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bmlocal import metrics
 from bmlocal.runtime.storage.base import Storage
-from bmlocal.runtime.storage.s3 import StoreError
+from bmlocal.runtime.storage.s3client import StoreError
+from bmlocal.runtime.storage.safefs import KIND_TEXT, scan
 
 Signature = tuple[int, int]  # (size, mtime_ns)
 
@@ -36,6 +36,7 @@ class OutputSync:
         self.max_backoff = max(max_backoff, interval)
         self._uploaded: dict[str, Signature] = {}
         self._pending: tuple[str, ...] = ()
+        self._refused: set[str] = set()
         self._total = 0
         self._error = ""
         self._failures = 0
@@ -84,7 +85,11 @@ class OutputSync:
         changed = [
             name for name, signature in current.items() if self._uploaded.get(name) != signature
         ]
+        started = time.monotonic()
         failed = self._upload(changed) if changed else set()
+        if changed:  # for the metrics: the bytes that reached the store, and the time taken
+            metrics.synced(sum(current[n][0] for n in changed if n not in failed),
+                           time.monotonic() - started)
         kept = {name: sig for name, sig in self._uploaded.items() if name in current}
         # The signature taken before the upload: a file written during it differs next pass.
         self._uploaded = kept | {name: current[name] for name in changed if name not in failed}
@@ -110,18 +115,17 @@ class OutputSync:
         return set()
 
     def _scan(self) -> dict[str, Signature]:
-        """The regular files under local_dir, by relative name, with one lstat each; links
-        are never followed (os.walk does not enter linked directories)."""
+        """The plain files under local_dir, by relative name, with one lstat each. Nothing
+        the job planted is followed: links and special files are left out, each said once
+        in the job's event log."""
         found = {}
-        for directory, _, files in os.walk(self.local_dir):
-            for name in files:
-                path = os.path.join(directory, name)
-                try:
-                    st = os.lstat(path)
-                except FileNotFoundError:
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    found[os.path.relpath(path, self.local_dir)] = (st.st_size, st.st_mtime_ns)
+        for entry in scan(self.local_dir):
+            if entry.kind == "file":
+                found[entry.path] = (entry.size, entry.mtime_ns)
+            elif entry.kind != "dir" and entry.path not in self._refused:
+                self._refused.add(entry.path)
+                self.log(f"output sync to {self.path}: {entry.path} is "
+                         f"{KIND_TEXT[entry.kind]}, not followed: not delivered")
         return dict(sorted(found.items()))
 
     def _summary(self) -> str:
