@@ -1,0 +1,404 @@
+"""Jobs of a `backend = "slurm"` pool as one Slurm allocation each.
+
+One `sbatch` a job: --nodes=node_count --ntasks-per-node=1, and a batch script whose one
+`srun` step runs slurm_node.py on every node; that runs the node's command (the same as on
+one machine) under bmlocal's supervisor. Nodes are read from the files the supervisors
+leave in the job directory and from one `squeue` call, shared by every poll of a tick.
+The data directory must be visible at the same path on every Slurm node.
+"""
+import hashlib
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any, Callable, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bmlocal.runtime.environment import host_environment
+from bmlocal.runtime.executors.docker import INSIDE, DockerExecutor, image_reference
+from bmlocal.runtime.executors.base import (NODE_LOST, OUT_OF_MEMORY, Handle, JobPaths,
+                                            NodeSpec)
+from bmlocal.runtime.executors.slurm_node import MASTER_PLACEHOLDER, NOT_SHARED
+from bmlocal.runtime.executors.slurm_state import (FORGOTTEN, Meaning, Phase, QueueEntry,
+                                                   QueueError, read_queue)
+from bmlocal.runtime.executors.supervisor import write_json
+from bmlocal.runtime.pools import Pool
+
+log = logging.getLogger("bmlocal.slurm")
+QUEUE_MAX_AGE_S = 0.2  # polls within this share one squeue call
+COMMAND_TIMEOUT_S = 30.0
+UNREACHABLE = ("Unable to contact slurm controller", "Socket timed out",
+               "Connection refused", "Zero Bytes were transmitted")
+
+
+class SlurmPoolConfig(BaseModel):
+    """A pool's `slurm` sub-table. Node figures left out are the pool's own."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    partition: str | None = None
+    nodes: Annotated[int, Field(ge=1)] | None = None
+    gpus_per_node: Annotated[int, Field(ge=0)] | None = None
+    cpus_per_node: Annotated[int, Field(ge=1)] | None = None
+    memory_gb: Annotated[int, Field(ge=1)] | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    sbatch_flags: list[str] = []  # added to sbatch's command line as they are
+    slurm_conf: str | None = None  # SLURM_CONF for sbatch/squeue/scancel; else inherited
+    python: str | None = None  # the Python on the nodes; else the server's own path
+
+
+class SbatchRefused(RuntimeError):
+    """sbatch did not accept the job; the message is sbatch's own."""
+
+
+class Unreachable(RuntimeError):
+    """The Slurm controller does not answer: the job waits in bmlocal's queue."""
+    job_waits = True
+
+
+def slurm_env(config: SlurmPoolConfig) -> dict[str, str]:
+    """The environment of Slurm's commands: the server's, without an outer allocation's
+    SLURM_* variables and bmlocal's own settings and secrets."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLURM_", "SBATCH_", "SRUN_", "BMLOCAL_", "AWS_"))}
+    if config.slurm_conf:
+        env["SLURM_CONF"] = config.slurm_conf
+    return env
+
+
+class Queue:
+    """squeue's view of this server's jobs, read at most once every QUEUE_MAX_AGE_S."""
+
+    def __init__(self, env: dict[str, str], prefix: str) -> None:
+        self.env = env
+        self.prefix = prefix
+        self._lock = threading.Lock()
+        self._entries: dict[str, QueueEntry] | None = None
+        self._read_at = 0.0  # monotonic, when the call that gave _entries began
+        self._error = ""
+        self.calls = 0
+
+    def snapshot(self) -> tuple[dict[str, QueueEntry] | None, float]:
+        """The entries (None while squeue fails) and when they were read."""
+        with self._lock:
+            if time.monotonic() - self._read_at > QUEUE_MAX_AGE_S:
+                began = time.monotonic()
+                self.calls += 1
+                try:
+                    self._entries = read_queue(self.env, self.prefix)
+                    if self._error:
+                        log.info("Slurm answers again")
+                    self._error = ""
+                except QueueError as exc:
+                    if str(exc) != self._error:
+                        log.error("Slurm does not answer; its jobs count as running: %s", exc)
+                    self._entries, self._error = None, str(exc)
+                self._read_at = began
+            return self._entries, self._read_at
+
+
+class SlurmExecutor:
+    name = "slurm"
+    queues = True  # a job is RUNNING once Slurm runs it (see executors/queued.py)
+
+    def __init__(self, pool: str, config: SlurmPoolConfig, data_dir: Path,
+                 container: "ContainerView | None" = None) -> None:
+        self.pool = pool
+        self.config = config
+        self.container = container  # set: CCR nodes run `docker run` on their node
+        self.python = "python" if container else (config.python or sys.executable)
+        self.node_python = config.python or sys.executable
+        self.master_addr = MASTER_PLACEHOLDER
+        self.env = slurm_env(config)
+        instance = hashlib.sha1(str(data_dir).encode()).hexdigest()[:6]
+        self.prefix = f"bml-{instance}-"
+        self.queue = Queue(self.env, self.prefix)
+        self._submitted: dict[str, float] = {}  # slurm job -> monotonic time of submission
+        self._signalled: set[str] = set()
+
+    # --- what the job sees -------------------------------------------------------------
+
+    def view(self, host: JobPaths) -> JobPaths:
+        return self.container.view(host) if self.container else host
+
+    def base_env(self) -> dict[str, str]:
+        return self.container.base_env() if self.container else host_environment(self.python)
+
+    # --- start -------------------------------------------------------------------------
+
+    def start(self, spec: NodeSpec) -> Handle:
+        return self.start_nodes([spec], 0.0)[0]
+
+    def start_nodes(self, specs: list[NodeSpec], max_seconds: float) -> list[Handle]:
+        """Write every node's files, then one sbatch for the whole job."""
+        job_state = specs[0].state_dir.parent
+        self._cancel_earlier(job_state)
+        for spec in specs:
+            self._write_node(spec)
+        script = job_state / "sbatch.sh"
+        script.write_text("#!/bin/sh\n# bmlocal: one srun step, one task on every node\n"
+                          f"exec srun --kill-on-bad-exit=0 {self.node_python} -m "
+                          f"bmlocal.runtime.executors.slurm_node {job_state}\n")
+        slurm_job = self._sbatch(self.sbatch_args(specs, max_seconds, job_state), script)
+        (job_state / "slurm-job").write_text(slurm_job)
+        self._submitted[slurm_job] = time.monotonic()
+        return [{"kind": self.name, "pool": self.pool, "ccr": self.container is not None,
+                 "slurm_job": slurm_job, "rank": spec.rank, "nodes": len(specs),
+                 "state_dir": str(spec.state_dir)} for spec in specs]
+
+    def sbatch_args(self, specs: list[NodeSpec], max_seconds: float, job_state: Path
+                    ) -> list[str]:
+        first, c = specs[0], self.config
+        minutes = max(1, math.ceil((max_seconds + first.grace) / 60)) if max_seconds else 0
+        args = ["--parsable", f"--job-name={self.prefix}{first.job_id}",
+                f"--nodes={len(specs)}", "--ntasks-per-node=1",
+                f"--output={job_state}/slurm-%j.out", f"--chdir={job_state}"]
+        args += [f"--cpus-per-task={max(1, int(first.cpus or c.cpus_per_node or 1))}"]
+        if first.memory_gb or c.memory_gb:
+            args.append(f"--mem={first.memory_gb or c.memory_gb}G")
+        if minutes:
+            args.append(f"--time={minutes}")
+        if first.gpus:
+            args.append(f"--gres=gpu:{len(first.gpus)}")
+        for flag, value in (("partition", c.partition), ("account", c.account),
+                            ("qos", c.qos), ("constraint", c.constraint)):
+            if value:
+                args.append(f"--{flag}={value}")
+        return args + list(c.sbatch_flags)
+
+    def _sbatch(self, args: list[str], script: Path) -> str:
+        try:
+            done = subprocess.run(["sbatch", *args, str(script)], env=self.env,
+                                  capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise Unreachable("sbatch did not answer within "
+                              f"{COMMAND_TIMEOUT_S:g} s") from None
+        except OSError as exc:
+            raise SbatchRefused(f"cannot run sbatch: {exc}") from None
+        message = " ".join(done.stderr.split())
+        if done.returncode != 0:
+            if any(text in message for text in UNREACHABLE):
+                raise Unreachable(message)
+            raise SbatchRefused(f"sbatch refused the job: {message}")
+        return done.stdout.strip().split(";")[0]
+
+    def _write_node(self, spec: NodeSpec) -> None:
+        spec.state_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("child.json", "exit.json", "slurm.json"):
+            (spec.state_dir / stale).unlink(missing_ok=True)
+        node = {"job_id": spec.job_id, "rank": spec.rank, "argv": spec.argv, "env": spec.env,
+                "cwd": spec.host_paths.code, "log_path": str(spec.log_path),
+                "events_path": str(spec.events_path), "grace": spec.grace,
+                "cpu_set": None, "memory_gb": spec.memory_gb}
+        if self.container:
+            node["docker"] = self.container.run_spec(spec)
+        write_json(spec.state_dir / "node.json", node)
+
+    def _cancel_earlier(self, job_state: Path) -> None:
+        """An allocation of an earlier start of this job that a crash left unrecorded."""
+        try:
+            earlier = (job_state / "slurm-job").read_text().strip()
+        except OSError:
+            return
+        self._scancel([earlier])
+
+    # --- watch -------------------------------------------------------------------------
+
+    def entry(self, handle: Handle) -> QueueEntry | None | bool:
+        """squeue's entry for the handle's job; False when squeue does not know it any more;
+        None when that cannot be known now (squeue fails, or read before the submission)."""
+        entries, read_at = self.queue.snapshot()
+        if entries is None:
+            return None
+        found = entries.get(handle["slurm_job"])
+        if found is not None:
+            return found
+        if read_at <= self._submitted.get(handle["slurm_job"], 0.0):
+            return None
+        return False
+
+    def meaning(self, handle: Handle) -> Meaning | None:
+        entry = self.entry(handle)
+        if entry is None:
+            return None
+        return entry.meaning if entry else FORGOTTEN
+
+    def started(self, handle: Handle) -> bool:
+        """Whether Slurm has begun running the job (or it ended)."""
+        meaning = self.meaning(handle)
+        return meaning is not None and meaning.phase != Phase.WAITING
+
+    def describe(self, handle: Handle) -> str:
+        """`Slurm job 12 PENDING (Resources)`, or what is known of it."""
+        entry = self.entry(handle)
+        if entry:
+            return entry.describe()
+        return f"Slurm job {handle['slurm_job']}" + (" (squeue does not answer)"
+                                                     if entry is None else "")
+
+    def poll(self, handle: Handle) -> int | None:
+        meaning = self.meaning(handle)  # before the files: a node ends before its job
+        if meaning is None:
+            return None
+        ended = meaning.phase == Phase.ENDED
+        code = self._exit(handle).get("code")
+        if code is None:
+            return NODE_LOST if ended else None
+        if ended or not self._all_exited(handle):
+            return int(code)
+        return None  # the last node's end waits until Slurm says every step is gone
+
+    def _all_exited(self, handle: Handle) -> bool:
+        job_state = Path(handle["state_dir"]).parent
+        return all((job_state / str(r) / "exit.json").exists() for r in range(handle["nodes"]))
+
+    @staticmethod
+    def _exit(handle: Handle) -> dict:
+        return _read_json(Path(handle["state_dir"]) / "exit.json")
+
+    def exit_note(self, handle: Handle) -> str:
+        """Where the node ran and the Slurm job's state, for the job's reason."""
+        ran = _read_json(Path(handle["state_dir"]) / "slurm.json")
+        parts = []
+        if self._exit(handle).get("out_of_memory"):
+            parts.append(OUT_OF_MEMORY)
+        if ran.get("host"):
+            parts.append(f"on Slurm node {ran['host']}")
+        else:
+            parts.append(self._why_not_started(handle))
+        parts.append(self.describe(handle))
+        return ", ".join(p for p in parts if p)
+
+    def _why_not_started(self, handle: Handle) -> str:
+        output = Path(handle["state_dir"]).parent / f"slurm-{handle['slurm_job']}.out"
+        try:
+            text = output.read_text(errors="replace")
+        except OSError:
+            text = ""
+        if "cannot see the job directory" in text or f"exit code {NOT_SHARED}" in text:
+            return "a Slurm node cannot see the job directory (not a shared filesystem)"
+        return "the node never started (no Slurm node ran it)"
+
+    # --- end ---------------------------------------------------------------------------
+
+    def stop(self, handle: Handle, grace: float) -> None:
+        """SIGTERM to every task of the job's steps now, `scancel` after `grace`."""
+        slurm_job = handle["slurm_job"]
+        if slurm_job in self._signalled:
+            return
+        self._signalled.add(slurm_job)
+        meaning = self.meaning(handle)
+        if meaning is not None and meaning.phase == Phase.WAITING:
+            self._scancel([slurm_job])
+            return
+        # Not --full: a TERM to the batch step reaches srun, which then kills every task at
+        # once with SIGKILL (the grace lost); the steps' tasks are the node supervisors.
+        self._scancel(["--signal=TERM", slurm_job])
+        timer = threading.Timer(grace, self._scancel, args=([slurm_job],))
+        timer.daemon = True
+        timer.start()
+
+    def kill(self, handle: Handle) -> None:
+        self._scancel(["--signal=KILL", "--full", handle["slurm_job"]])
+        self._scancel([handle["slurm_job"]])
+
+    def adopt(self, handle: Handle) -> None:
+        """Nothing to attach: Slurm runs the job on; squeue and the node files tell its end."""
+
+    def release(self, handle: Handle) -> None:
+        """Slurm frees the allocation itself."""
+
+    def _scancel(self, args: list[str]) -> None:
+        try:
+            done = subprocess.run(["scancel", *args], env=self.env, capture_output=True,
+                                  text=True, timeout=COMMAND_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("scancel %s: %s", " ".join(args), exc)
+            return
+        if done.returncode != 0:
+            log.info("scancel %s: %s", " ".join(args), done.stderr.strip())
+
+    # --- at server start ---------------------------------------------------------------
+
+    def check(self) -> str | None:
+        """None when the controller answers and knows the partition; else what is wrong."""
+        args = ["sinfo", "--noheader", "--format=%P %D"]
+        if self.config.partition:
+            args.append(f"--partition={self.config.partition}")
+        try:
+            done = subprocess.run(args, env=self.env, capture_output=True, text=True,
+                                  timeout=COMMAND_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"pool {self.pool}: Slurm cannot be asked ({exc}); its jobs wait"
+        if done.returncode != 0:
+            return (f"pool {self.pool}: the Slurm controller does not answer "
+                    f"({' '.join(done.stderr.split())}); its jobs wait until it does")
+        if not done.stdout.strip():
+            return f"pool {self.pool}: Slurm has no partition {self.config.partition!r}"
+        return None
+
+
+class ContainerView:
+    """What a CCR node on a Slurm node needs: the docker executor's paths and mounts."""
+
+    def __init__(self, registries: dict[str, str], shm_size: str) -> None:
+        self.registries = registries
+        self.shm_size = shm_size
+
+    def view(self, host: JobPaths) -> JobPaths:
+        return JobPaths(INSIDE.code, INSIDE.output, INSIDE.logs,
+                        INSIDE.train if host.train else None,
+                        INSIDE.eval if host.eval else None)
+
+    @staticmethod
+    def base_env() -> dict[str, str]:
+        user = os.environ.get("USER") or "root"
+        return {"PYTHONUNBUFFERED": "1", "USER": user, "LOGNAME": user,
+                "PYTHONPATH": "/opt/bmlocal/lib"}
+
+    def run_spec(self, spec: NodeSpec) -> dict:
+        mounts = DockerExecutor._mounts(spec.host_paths)
+        return {"image": image_reference(spec.image or "", spec.repository_id,
+                                         self.registries),
+                "mounts": [[host, m["bind"] + (":ro" if m["mode"] == "ro" else "")]
+                           for host, m in mounts.items()],
+                "workdir": "/bml/code", "user": f"{os.getuid()}:{os.getgid()}",
+                "shm_size": self.shm_size, "memory_gb": spec.memory_gb}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def slurm_executors(pools: list[Pool], section: Callable[[str], Any], data_dir: Path,
+                    docker: Mapping[str, Any]) -> dict[str, tuple[SlurmExecutor, SlurmExecutor]]:
+    """Pool key -> its executors for DEFAULT and CCR jobs, for every pool sent to Slurm;
+    what is wrong with a cluster is logged at once (its jobs wait until it answers)."""
+    made: dict[str, tuple[SlurmExecutor, SlurmExecutor]] = {}
+    view = ContainerView({str(k): str(v) for k, v in docker.get("registries", {}).items()},
+                         str(docker.get("shm_size", "8g")))
+    for pool in pools:
+        if not pool.remote:
+            continue
+        raw = section(f"pools.slurm.{pool.name}")
+        config = raw if isinstance(raw, SlurmPoolConfig) else \
+            SlurmPoolConfig.model_validate(raw or {})
+        plain = SlurmExecutor(pool.key, config, data_dir)
+        made[pool.key] = (plain, SlurmExecutor(pool.key, config, data_dir, view))
+        problem = plain.check()
+        if problem:
+            log.error("%s", problem)
+        else:
+            log.info("pool %s runs on Slurm (partition %s)", pool.key,
+                     config.partition or "the default")
+    return made
