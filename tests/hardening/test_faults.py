@@ -28,6 +28,12 @@ def events(server: Server, job_id: int) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
+def bos_config(endpoint: str) -> str:
+    return (f'[bos]\nendpoint = "{endpoint}"\naccess_key = "{ACCESS_KEY}"\n'
+            f'secret_key = "{SECRET_KEY}"\nsync_interval_seconds = 0.3\n'
+            'final_sync_timeout_seconds = 1\n')
+
+
 def big_code(server: Server, name: str, size: int) -> str:
     """A PFS code directory holding one file of `size` bytes (allocated, not written)."""
     directory = server.pfs / name
@@ -240,10 +246,7 @@ def test_a_store_that_is_down_gets_its_outputs_while_the_server_runs(
     endpoint, stop_store = start_or_skip(tmp_path / "moto")
     port = int(endpoint.rsplit(":", 1)[1])
     client_for(endpoint).create_bucket(Bucket="down")
-    server = make_server(config=FAST_RETRY + (
-        f'[bos]\nendpoint = "{endpoint}"\naccess_key = "{ACCESS_KEY}"\n'
-        f'secret_key = "{SECRET_KEY}"\nsync_interval_seconds = 0.3\n'
-        'final_sync_timeout_seconds = 1\n'))
+    server = make_server(config=FAST_RETRY + bos_config(endpoint))
     wait_go = "while [ ! -e $BML_OUTPUT_DIR/../go ]; do sleep 0.05; done"
     jobs = [server.ok("create", job_body(name, f"{wait_go}; echo {name} > "
                                                f"$BML_OUTPUT_DIR/{name}.txt", **{
@@ -277,6 +280,26 @@ def test_a_store_that_is_down_gets_its_outputs_while_the_server_runs(
     record("store down", "moto stopped while 2 jobs ran, started again (empty) later", 2,
            0, "both SUCCESSED with an output note; outputs delivered while the server ran, "
               "the deleted job's directory removed after its delivery")
+
+
+def test_a_deleted_job_whose_store_stays_away_is_given_up(
+        make_server: Callable[..., Server], tmp_path: Path) -> None:
+    endpoint, stop_store = start_or_skip(tmp_path / "moto")
+    client_for(endpoint).create_bucket(Bucket="away")
+    server = make_server(config=FAST_RETRY.replace("\n", "\ngive_up_seconds = 2\n", 1)
+                         + bos_config(endpoint))
+    job = server.ok("create", job_body("away", "sleep 1; echo x > $BML_OUTPUT_DIR/x.txt", **{
+        "train_config.output_UrlSource": "BOS", "train_config.output_path": "/away/run"}))
+    server.wait(job, "RUNNING")
+    stop_store()  # and never back
+    assert "not uploaded" in server.wait(job, timeout=60)["output_note"]
+    server.ok("delete", {"id": job, "prjId": "p1"})
+    wait_for(lambda: not (server.data_dir / "jobs" / str(job)).exists(), timeout=30)
+    assert f"deleted job {job}: delivery given up after" in server.log_text()
+    assert lost(server, [job], deleted=(job,)) == 0
+    record("store down for good", "moto stopped under a job that was then deleted", 1, 0,
+           "SUCCESSED with an output note; after give_up_seconds its delivery was given "
+           "up and its directory removed, the reason in the server log")
 
 
 def test_a_full_output_disk_is_reported_and_delivered_once_there_is_room(
