@@ -168,7 +168,7 @@ class Scheduler:
         except Exception as exc:
             self._troubles.failed(job, doing, exc)
         else:
-            self._troubles.cleared(job.id)
+            self._troubles.cleared(job.id, doing)
 
     def admit_waiting(self) -> None:
         """Start what may start among the oldest waiting jobs of each pool."""
@@ -283,9 +283,9 @@ class Scheduler:
         self._pool.submit(self._run, job, work)
 
     def _run(self, job: Job, work: Callable[[Job], None]) -> None:
-        try:
+        try:  # "launch failed: ...", "wrap up failed: ..."
             self._guarded(job, getattr(work, "__name__", "work").strip("_").replace("_", " "),
-                          work)  # "launch failed: ...", "wrap up failed: ..."
+                          work)
         finally:
             with self._busy_lock:
                 self._busy.discard(job.id)
