@@ -99,6 +99,9 @@ class Runner:
         except Exception as exc:  # hostile archives, a store that is down, a full disk, ...
             why = describe(exc, self.host_roots)
             self.event(job, f"staging failed: {why}")
+            for partial in (self.job_dir(job).code, self.job_dir(job).train,
+                            self.job_dir(job).eval):  # the space goes back at once
+                remove_tree(partial)
             self.fail_start(job, f"staging failed: {why}")
             return
         if self._stop_requested(job):
@@ -296,8 +299,12 @@ class Runner:
         if current is None or current.status != Status.RUNNING:
             return  # finished already, seen by a pass that read the job before it ended
         self.on_release(job.id)
-        for _, handle, _ in self.store.nodes(job.id):
-            self.executors.for_handle(handle).release(handle)
+        for rank, handle, _ in self.store.nodes(job.id):
+            try:
+                self.executors.for_handle(handle).release(handle)
+            except Exception as exc:  # its end is known: the job ends all the same
+                self.event(job, f"node {rank} not removed ({describe(exc)}): the next "
+                                "start's sweep removes it")
         self.event(job, f"{status.value}: {reason}")
         note = self.delivery.finish(job)
         if note:
