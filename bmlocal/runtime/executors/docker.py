@@ -39,12 +39,19 @@ exit $code
 AGENTS = "/opt/bmlocal/lib"  # bmlocal's node agents (stdlib + framework), mounted read-only
 PACKAGE = str(Path(__file__).resolve().parents[2])
 INSTANCE_LABEL = "bmlocal.instance"  # the server's data dir: servers may share an engine
+NO_GPU_DRIVER = "could not select device driver"  # the engine's words: no GPU runtime
+NO_GPU = ("this machine has no NVIDIA driver and container toolkit (nvidia-container-toolkit) "
+          "that it knows of")
 ENDED_AWAY = ("it ended while the Docker engine did not answer (an engine restarted without "
               "live-restore stops its containers)")
 
 
 class ImageError(RuntimeError):
     """The job's image cannot be had."""
+
+
+class GpuError(RuntimeError):
+    """The engine cannot pass GPUs to a container."""
 
 
 def engine() -> docker.DockerClient | None:
@@ -123,8 +130,11 @@ class DockerExecutor:
         self.watch.expect(container["Id"])
         try:
             api.start(container["Id"])
-        except APIError:
+        except APIError as exc:
             self.release(handle)
+            if spec.gpus and NO_GPU_DRIVER in str(exc.explanation):
+                raise GpuError(f"the Docker engine cannot give GPUs to containers: {NO_GPU}"
+                               f" ({exc.explanation})") from None
             raise
         return handle
 
