@@ -51,16 +51,23 @@ def ccr(name: str, cmd: str, **changes) -> dict:
                                   "train_config.distribute_strategy": "PytorchDDP", **changes})
 
 
-@pytest.fixture
-def own_engine() -> Iterator[OwnEngine]:
+@pytest.fixture(scope="module")
+def engine_for_module() -> Iterator[OwnEngine]:
+    """Started (and its image loaded) once for this module's tests, stopped after them."""
     if shutil.which("dockerd") is None or os.geteuid() != 0:
         need("DOCKER", "a second Docker engine needs dockerd and root")
     engine = OwnEngine()
     engine.start()
     engine.ensure_image()
     yield engine
-    engine.start()  # a test may leave it stopped
-    engine.remove_containers()
+    engine.stop()
+
+
+@pytest.fixture
+def own_engine(engine_for_module: OwnEngine) -> Iterator[OwnEngine]:
+    yield engine_for_module
+    engine_for_module.start()  # a test may leave it stopped
+    engine_for_module.remove_containers()
 
 
 # --- a bad job does not stall the others -------------------------------------------------
