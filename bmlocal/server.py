@@ -9,6 +9,7 @@ from waitress.server import create_server
 
 from bmlocal.api.admin import install as install_admin
 from bmlocal.api.app import create_app
+from bmlocal.replay.api import blueprint as replay_api
 from bmlocal.api.auth import Auth
 from bmlocal.api.validation import CreateValidator
 from bmlocal.config import ConfigError, Settings
@@ -88,6 +89,8 @@ def build(settings: Settings) -> Runtime:
                          or settings.executor in ("process", "simulate"))
     auth = Auth(settings.credentials, store, clock, settings.token_ttl_seconds)
     app = create_app(service, auth, CreateValidator(storages, pools.find))
+    app.register_blueprint(replay_api(service, auth, CreateValidator(storages, pools.find),
+                                      settings.section("replay"), executors.container))
     install_admin(app, service, auth, simulate)
     install_web(app, service, auth, Views(store, pools, list(gpus.devices), clock,
                                           settings.data_dir, local_roots(storages)))

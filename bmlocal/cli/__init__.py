@@ -8,8 +8,9 @@ import argparse
 import sys
 
 from bmlocal.cli import jobs, logs, pools, serve
+from bmlocal.replay import commands as replay
 
-GROUPS = [serve, jobs, logs, pools]
+GROUPS = [serve, jobs, logs, pools, replay]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ from typing import Callable
 
 from bmlocal.launchers import node_command
 from bmlocal.launchers.base import Topology
+from bmlocal.replay import provenance
 from bmlocal.runtime import rdma
 from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.delivery import Delivery
@@ -306,6 +307,7 @@ class Runner:
                 self.event(job, f"node {rank} not removed ({describe(exc)}): the next "
                                 "start's sweep removes it")
         self.event(job, f"{status.value}: {reason}")
+        provenance.record(self, job, status, reason)  # bml-run.json, before the final sync
         note = self.delivery.finish(job)
         if note:
             log.warning("job %s: %s", job.id, note)

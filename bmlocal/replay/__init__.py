@@ -1,0 +1,1 @@
+"""Reproducing a cloud job offline: replay, mirror, provenance, compare, export."""
