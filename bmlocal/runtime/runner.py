@@ -98,6 +98,9 @@ class Runner:
             self._stop_requested(job)
             return
         except Exception as exc:  # hostile archives, a store that is down, a full disk, ...
+            if cancel.is_set():  # stopped while it staged: what failed no longer matters
+                self._stop_requested(job)
+                return
             why = describe(exc, self.host_roots)
             self.event(job, f"staging failed: {why}")
             for partial in (self.job_dir(job).code, self.job_dir(job).train,
@@ -265,9 +268,11 @@ class Runner:
         return True
 
     def fail_start(self, job: Job, reason: str) -> None:
-        if self.store.move(job.id, Status.PENDING, Status.FAILED, end_time=self.clock.now(),
-                           status_reason=reason):
-            self.on_release(job.id)
+        """FAILED with `reason`, unless it was stopped meanwhile; its resources come back
+        either way."""
+        self.store.move(job.id, Status.PENDING, Status.FAILED, end_time=self.clock.now(),
+                        status_reason=reason)
+        self.on_release(job.id)
 
     # --- end ----------------------------------------------------------------------------
 
