@@ -3,6 +3,7 @@ the scheduler's failed steps) in this module's counters; what is a state (jobs b
 queues, GPUs, run times) is read from the store at each scrape, so it is right after a
 restart too."""
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -36,8 +37,10 @@ EXECUTOR_FAILURES = Counter("bmlocal_executor_failures", "Failed steps of the ru
                             "what it was doing", ["operation"], registry=REGISTRY)
 
 
-def staged(source: str, nbytes: int, seconds: float) -> None:
-    STAGING_BYTES.labels(source).inc(nbytes)
+def staged(source: str, dest: Path, seconds: float) -> None:
+    """One input staged into `dest` (its plain files counted, no link followed)."""
+    from bmlocal.runtime.storage.safefs import scan  # the runtime only when it reports
+    STAGING_BYTES.labels(source).inc(sum(e.size for e in scan(dest) if e.kind == "file"))
     STAGING_SECONDS.labels(source).observe(seconds)
 
 

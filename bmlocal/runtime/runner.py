@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from bmlocal import metrics
 from bmlocal.launchers import node_command
 from bmlocal.launchers.base import Topology
 from bmlocal.replay import provenance
@@ -138,6 +139,7 @@ class Runner:
             self._stop_requested(job)
 
     def _start_failed(self, job: Job, exc: Exception) -> None:
+        metrics.executor_failed("start")
         why = describe(exc, self.host_roots)
         self.event(job, f"could not start: {why}")
         try:
@@ -230,7 +232,9 @@ class Runner:
             raise StagingError(f"{source} path {path} no longer exists")
         if dest.exists():
             remove_tree(dest)
+        started = time.monotonic()
         stage_in(storage, path, dest, read_only=read_only)
+        metrics.staged(source, dest, time.monotonic() - started)
 
     def abandon_nodes(self, job: Job, wait: float = ABANDON_WAIT_SECONDS) -> None:
         """Kill whatever nodes of a start that did not complete began, and forget them;
