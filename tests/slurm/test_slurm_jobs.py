@@ -3,6 +3,7 @@ import json
 import os
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -11,7 +12,7 @@ import pytest
 
 from tests.distributed.conftest import FRAMEWORKS, require
 from tests.distributed.test_strategies import SCRIPTS
-from tests.slurm.conftest import POOL, pool_config, squeue
+from tests.slurm.conftest import POOL, SLURM_CONF, pool_config, squeue
 from tests.support.server import Server
 
 HERE = Path(__file__).resolve().parent
@@ -170,3 +171,37 @@ def test_a_restarted_server_adopts_and_settles_slurm_jobs(slurm_server: Callable
     info = server.wait(adopted, timeout=30)
     assert info["train_status"] == "SUCCESSED", info
     assert "done" in server.node_log(adopted, 1)
+
+
+def test_jobs_wait_while_the_controller_does_not_answer(slurm_server: Callable[..., Server],
+                                                        tmp_path: Path) -> None:
+    live = Path(SLURM_CONF).read_text()
+    conf = tmp_path / "slurm.conf"  # the controller's port wrong: nothing answers there
+    conf.write_text("MessageTimeout=1\n" + re.sub(r"SlurmctldPort=\d+", "SlurmctldPort=9",
+                                                  live))
+    server = slurm_server(config=pool_config("far").replace(SLURM_CONF, str(conf)))
+    job_id = create(server, "waits", "echo ran", **{"resource_config.resource_name": "far"})
+    deadline = time.monotonic() + 20
+    while "Slurm does not answer" not in server.detail(job_id).get("status_reason", ""):
+        assert time.monotonic() < deadline, server.detail(job_id)
+        time.sleep(0.1)
+    assert server.detail(job_id)["train_status"] == "PENDING"
+    assert "pool USER/far: the Slurm controller does not answer" in server.log_text()
+    conf.write_text(live)  # the controller is back: the job runs, nothing was lost
+    info = server.wait(job_id, timeout=30)
+    assert info["train_status"] == "SUCCESSED", info
+    assert server.node_log(job_id) == "ran\n"
+
+
+def test_a_node_that_cannot_see_the_job_directory_says_so(
+        slurm_server: Callable[..., Server], tmp_path: Path) -> None:
+    node_python = tmp_path / "python-without-shared-fs"
+    server = slurm_server(config=pool_config("apart", extra=f'python = "{node_python}"\n'))
+    node_python.write_text(  # this node's own mount of the data directory: an empty one
+        f"#!/bin/sh\nexec unshare --mount sh -c 'mount -t tmpfs hidden {server.data_dir} && "
+        f"exec {sys.executable} \"$@\"' sh \"$@\"\n")
+    node_python.chmod(0o755)
+    job_id = create(server, "apart", "true", **{"resource_config.resource_name": "apart"})
+    info = server.wait(job_id, timeout=30)
+    assert info["train_status"] == "FAILED"
+    assert "a Slurm node cannot see the job directory" in info["status_reason"], info

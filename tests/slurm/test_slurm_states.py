@@ -31,3 +31,9 @@ def test_squeue_lines_of_other_jobs_are_left_out() -> None:
     entries = parse_queue(text, "bml-abc123-")
     assert list(entries) == ["12"]
     assert entries["12"].describe() == "Slurm job 12 PENDING (Resources)"
+
+
+def test_the_batch_scripts_exit_code_is_read_in_either_form() -> None:
+    entries = parse_queue("5|FAILED|NonZeroExitCode|n1|768|bml-x-1|\n"
+                          "6|FAILED|NonZeroExitCode|n1|3:0|bml-x-2|\n", "bml-x-")
+    assert entries["5"].exit_status == entries["6"].exit_status == 3

@@ -32,6 +32,8 @@ from bmlocal.runtime.pools import Pool
 
 log = logging.getLogger("bmlocal.slurm")
 QUEUE_MAX_AGE_S = 0.2  # polls within this share one squeue call
+QUEUE_WAIT_S = 0.5  # the longest a poll waits for squeue's answer before using the last one
+RETRY_PAUSE_S = 2.0  # a start while the controller does not answer fails after this pause
 COMMAND_TIMEOUT_S = 30.0
 UNREACHABLE = ("Unable to contact slurm controller", "Socket timed out",
                "Connection refused", "Zero Bytes were transmitted")
@@ -74,7 +76,9 @@ def slurm_env(config: SlurmPoolConfig) -> dict[str, str]:
 
 
 class Queue:
-    """squeue's view of this server's jobs, read at most once every QUEUE_MAX_AGE_S."""
+    """squeue's view of this server's jobs: read at most once every QUEUE_MAX_AGE_S, on a
+    thread of its own, so that a controller that does not answer (squeue retries for
+    seconds) holds no caller longer than QUEUE_WAIT_S."""
 
     def __init__(self, env: dict[str, str], prefix: str) -> None:
         self.env = env
@@ -82,26 +86,42 @@ class Queue:
         self._lock = threading.Lock()
         self._entries: dict[str, QueueEntry] | None = None
         self._read_at = 0.0  # monotonic, when the call that gave _entries began
-        self._error = ""
+        self._reading: threading.Event | None = None  # set once the read under way ends
+        self.error = ""  # why the last read failed; "" when it worked
         self.calls = 0
 
     def snapshot(self) -> tuple[dict[str, QueueEntry] | None, float]:
-        """The entries (None while squeue fails) and when they were read."""
+        """The entries (None while squeue fails or before its first answer) and when they
+        were read."""
         with self._lock:
-            if time.monotonic() - self._read_at > QUEUE_MAX_AGE_S:
-                began = time.monotonic()
-                self.calls += 1
-                try:
-                    self._entries = read_queue(self.env, self.prefix)
-                    if self._error:
-                        log.info("Slurm answers again")
-                    self._error = ""
-                except QueueError as exc:
-                    if str(exc) != self._error:
-                        log.error("Slurm does not answer; its jobs count as running: %s", exc)
-                    self._entries, self._error = None, str(exc)
-                self._read_at = began
+            reading = self._reading
+            if reading is None and time.monotonic() - self._read_at > QUEUE_MAX_AGE_S:
+                reading = self._reading = threading.Event()
+                threading.Thread(target=self._read, args=(reading,), daemon=True,
+                                 name="bmlocal-squeue").start()
+                wait = True
+            else:
+                wait = False
+        if wait:
+            reading.wait(QUEUE_WAIT_S)
+        with self._lock:
             return self._entries, self._read_at
+
+    def _read(self, done: threading.Event) -> None:
+        began = time.monotonic()
+        self.calls += 1
+        try:
+            entries, error = read_queue(self.env, self.prefix), ""
+        except QueueError as exc:
+            entries, error = None, str(exc)
+        if error and error != self.error:
+            log.error("Slurm does not answer; its jobs count as running: %s", error)
+        elif self.error and not error:
+            log.info("Slurm answers again")
+        with self._lock:
+            self._entries, self._read_at, self.error = entries, began, error
+            self._reading = None
+        done.set()
 
 
 class SlurmExecutor:
@@ -109,7 +129,8 @@ class SlurmExecutor:
     queues = True  # a job is RUNNING once Slurm runs it (see executors/queued.py)
 
     def __init__(self, pool: str, config: SlurmPoolConfig, data_dir: Path,
-                 container: "ContainerView | None" = None) -> None:
+                 container: "ContainerView | None" = None, queue: Queue | None = None
+                 ) -> None:
         self.pool = pool
         self.config = config
         self.container = container  # set: CCR nodes run `docker run` on their node
@@ -119,7 +140,7 @@ class SlurmExecutor:
         self.env = slurm_env(config)
         instance = hashlib.sha1(str(data_dir).encode()).hexdigest()[:6]
         self.prefix = f"bml-{instance}-"
-        self.queue = Queue(self.env, self.prefix)
+        self.queue = queue or Queue(self.env, self.prefix)  # shared by a cluster's pools
         self._submitted: dict[str, float] = {}  # slurm job -> monotonic time of submission
         self._signalled: set[str] = set()
 
@@ -138,6 +159,10 @@ class SlurmExecutor:
 
     def start_nodes(self, specs: list[NodeSpec], max_seconds: float) -> list[Handle]:
         """Write every node's files, then one sbatch for the whole job."""
+        self.queue.snapshot()
+        if self.queue.error:  # not sbatch now: it would retry for seconds
+            time.sleep(RETRY_PAUSE_S)
+            raise Unreachable(f"Slurm does not answer: {self.queue.error}")
         job_state = specs[0].state_dir.parent
         self._cancel_earlier(job_state)
         for spec in specs:
@@ -277,14 +302,13 @@ class SlurmExecutor:
         return ", ".join(p for p in parts if p)
 
     def _why_not_started(self, handle: Handle) -> str:
-        output = Path(handle["state_dir"]).parent / f"slurm-{handle['slurm_job']}.out"
-        try:
-            text = output.read_text(errors="replace")
-        except OSError:
-            text = ""
-        if "cannot see the job directory" in text or f"exit code {NOT_SHARED}" in text:
-            return "a Slurm node cannot see the job directory (not a shared filesystem)"
-        return "the node never started (no Slurm node ran it)"
+        """A node that left no record: where the job directory cannot be seen, the batch
+        script's exit code says so (its output file cannot be written either)."""
+        entry = self.entry(handle)
+        if entry and entry.exit_status == NOT_SHARED:
+            return ("a Slurm node cannot see the job directory: bmlocal's data directory "
+                    "must be on a filesystem every node mounts at the same path")
+        return "no Slurm node ran it"
 
     # --- end ---------------------------------------------------------------------------
 
@@ -387,18 +411,26 @@ def slurm_executors(pools: list[Pool], section: Callable[[str], Any], data_dir: 
     made: dict[str, tuple[SlurmExecutor, SlurmExecutor]] = {}
     view = ContainerView({str(k): str(v) for k, v in docker.get("registries", {}).items()},
                          str(docker.get("shm_size", "8g")))
+    queues: dict[str | None, Queue] = {}  # one squeue a tick for each cluster
     for pool in pools:
         if not pool.remote:
             continue
         raw = section(f"pools.slurm.{pool.name}")
         config = raw if isinstance(raw, SlurmPoolConfig) else \
             SlurmPoolConfig.model_validate(raw or {})
-        plain = SlurmExecutor(pool.key, config, data_dir)
-        made[pool.key] = (plain, SlurmExecutor(pool.key, config, data_dir, view))
-        problem = plain.check()
-        if problem:
-            log.error("%s", problem)
-        else:
-            log.info("pool %s runs on Slurm (partition %s)", pool.key,
-                     config.partition or "the default")
+        plain = SlurmExecutor(pool.key, config, data_dir, queue=queues.get(config.slurm_conf))
+        queues[config.slurm_conf] = plain.queue
+        made[pool.key] = (plain, SlurmExecutor(pool.key, config, data_dir, view, plain.queue))
+        threading.Thread(target=report_check, args=(plain,), daemon=True,
+                         name="bmlocal-slurm-check").start()
     return made
+
+
+def report_check(executor: SlurmExecutor) -> None:
+    """Log at start whether the pool's cluster answers (sinfo may retry for seconds)."""
+    problem = executor.check()
+    if problem:
+        log.error("%s", problem)
+    else:
+        log.info("pool %s runs on Slurm (partition %s)", executor.pool,
+                 executor.config.partition or "the default")

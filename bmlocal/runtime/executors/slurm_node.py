@@ -92,7 +92,8 @@ def main(job_state: str) -> int:
     rank = os.environ.get("SLURM_NODEID", "0")
     state_dir = Path(job_state) / rank
     if not (state_dir / "node.json").exists():
-        print(f"bmlocal: node {socket.gethostname()} cannot see the job directory "
+        node = os.environ.get("SLURMD_NODENAME", socket.gethostname())
+        print(f"bmlocal: Slurm node {node} cannot see the job directory "
               f"{job_state}: bmlocal's data directory must be on a filesystem every Slurm "
               "node mounts at the same path", file=sys.stderr)
         return NOT_SHARED

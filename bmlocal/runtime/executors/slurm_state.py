@@ -65,7 +65,15 @@ class QueueEntry:
     state: str
     reason: str
     nodes: str
-    exit_code: str  # "code:signal" of the batch script
+    exit_code: str  # the batch script's: a wait status ("768"), or "code:signal"
+
+    @property
+    def exit_status(self) -> int | None:
+        """The batch script's exit code, None when squeue gives none."""
+        code, _, signal = self.exit_code.partition(":")
+        if not code.isdigit():
+            return None
+        return int(code) if signal else int(code) >> 8
 
     @property
     def meaning(self) -> Meaning:
