@@ -10,13 +10,14 @@ from bmlocal.launchers import node_command
 from bmlocal.launchers.base import Topology
 from bmlocal.replay import provenance
 from bmlocal.runtime import rdma
+from bmlocal.runtime.cancel import Cancelled, cancellable
 from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.delivery import Delivery
 from bmlocal.runtime.environment import job_variables
 from bmlocal.runtime.executors.base import Executor, JobPaths, NodeSpec
+from bmlocal.runtime.executors.queued import SUBMITTED
 from bmlocal.runtime.executors.select import Executors, Unavailable
 from bmlocal.runtime.faults import describe, host_roots
-from bmlocal.runtime.executors.queued import SUBMITTED
 from bmlocal.runtime.layout import JobDir
 from bmlocal.runtime.ports import free_ports
 from bmlocal.runtime.status import Status
@@ -31,10 +32,6 @@ ABANDON_WAIT_SECONDS = 10.0  # for killed nodes to be seen ended
 
 class StagingError(Exception):
     """The job's inputs could not be staged; the job fails with this message."""
-
-
-class Cancelled(Exception):
-    """The job was stopped while it was being started."""
 
 
 class NodesUnknown(RuntimeError):
@@ -85,7 +82,8 @@ class Runner:
         its resources come back."""
         cancel = self._cancels.setdefault(job.id, threading.Event())
         try:
-            self._launch(job, cancel)
+            with cancellable(cancel.is_set):  # reaches into the copies of staging
+                self._launch(job, cancel)
         except Exception as exc:  # a bug or an engine's surprise: this job ends, not the rest
             log.warning("job %s: start failed", job.id, exc_info=exc)
             self._start_failed(job, exc)

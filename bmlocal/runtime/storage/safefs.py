@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bmlocal.runtime.cancel import check as check_cancel
+
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO a job planted must not hang the server.
 FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -169,8 +171,9 @@ def copy_fd(src: int, dst: int) -> int:
     """Copy from the current offset of `src` to `dst`; the bytes copied."""
     total = 0
     try:
-        while sent := os.sendfile(dst, src, None, 1 << 30):
+        while sent := os.sendfile(dst, src, None, 1 << 26):
             total += sent
+            check_cancel()  # a stopped job's copy ends within a chunk
         return total
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.ENOSYS) or total:
@@ -178,6 +181,7 @@ def copy_fd(src: int, dst: int) -> int:
     while data := os.read(src, CHUNK):
         os.write(dst, data)
         total += len(data)
+        check_cancel()
     return total
 
 
@@ -214,6 +218,7 @@ def copy_tree(root: Path | str, start: tuple[str, ...], dst: int, links: bool
     when `links` is false) are returned."""
     skipped = []
     for entry in scan(root, start):
+        check_cancel()
         try:
             _copy_entry(root, start, entry, dst, links)
         except NotRegular:
