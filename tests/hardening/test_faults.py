@@ -35,11 +35,12 @@ def bos_config(endpoint: str) -> str:
 
 
 def big_code(server: Server, name: str, size: int) -> str:
-    """A PFS code directory holding one file of `size` bytes (allocated, not written)."""
+    """A PFS code directory holding one file of `size` bytes (sparse: its copy writes them
+    all, its source takes no room)."""
     directory = server.pfs / name
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "weights.bin", "wb") as f:
-        os.posix_fallocate(f.fileno(), 0, size)
+        f.truncate(size)
     (directory / "main.sh").write_text("echo started\n")
     return f"/{name}"
 
@@ -100,8 +101,9 @@ def test_stop_while_staging_is_at_once_and_the_slot_comes_back(tmp_path: Path) -
     server = Server(tmp_path / "s", config=ONE_SLOT).start()
     try:
         slow = server.ok("create", job_body("slow", "sh main.sh", **{
-            "train_config.code_path": big_code(server, "slow", 2**30)}))
-        wait_for(lambda: "staging code" in events(server, slow))
+            "train_config.code_path": big_code(server, "slow", 4 * 2**30)}))
+        job_dir = server.data_dir / "jobs" / str(slow)  # the copy is under way:
+        wait_for(lambda: any(job_dir.glob(".fetch-*/slow/.weights.bin.bmlocal-partial")))
         asked = time.monotonic()
         server.ok("stop", {"id": slow, "prjId": "p1"})
         info = server.detail(slow)
@@ -109,14 +111,17 @@ def test_stop_while_staging_is_at_once_and_the_slot_comes_back(tmp_path: Path) -
         assert info["train_status"] == "STOPPED" and took < 1.0, (info, took)
         server.ok("delete", {"id": slow, "prjId": "p1"})  # deletable while staging goes on
         after = server.create("after", "echo next")
-        assert server.wait(after, timeout=120)["train_status"] == "SUCCESSED"
+        server.wait(after, "RUNNING", timeout=10)  # the 4 GB copy was abandoned, not ended
+        freed = time.monotonic() - asked
+        assert server.wait(after, timeout=30)["train_status"] == "SUCCESSED"
         assert server.node_log(slow) == ""  # it never started
         wait_for(lambda: not (server.data_dir / "jobs" / str(slow)).exists(), timeout=30)
         wait_for(lambda: not any((server.data_dir / "trash").iterdir()), timeout=30)
         assert lost(server, [slow, after], deleted=(slow,)) == 0
-        record("stop while staging", "stop during a 1 GB copy", 2, 0,
-               f"STOPPED in {took * 1000:.0f} ms; the next job got the slot once the copy "
-               "was abandoned; the deleted job's directory removed")
+        record("stop while staging", "stop during a 4 GB copy", 2, 0,
+               f"STOPPED in {took * 1000:.0f} ms; the copy abandoned and the slot given to "
+               f"the next job {freed:.1f} s after the stop; the deleted job's directory "
+               "removed")
     finally:
         server.stop()
 
