@@ -80,6 +80,10 @@ def _child_dir(parent: int, name: str, create: bool) -> int:
             pass
     try:
         return os.open(name, DIR_FLAGS, dir_fd=parent)
+    except NotADirectoryError:  # what O_DIRECTORY|O_NOFOLLOW answers for a link
+        if stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+            raise NotRegular(errno.ELOOP, "is a symbolic link", name) from None
+        raise
     except OSError as exc:
         raise _nofollow(exc, name) from None
 
