@@ -68,6 +68,15 @@ def test_it_runs_a_two_node_job_on_the_cpu(make_server, cuda_image, strategy: st
     assert result == {"world_size": 2, "sum": 3.0}
 
 
+def test_the_nodes_of_a_job_are_separate_hosts_for_nccl(make_server, cuda_image) -> None:
+    server = make_server()
+    job_id = server.ok("create", ccr("hosts", "echo host=$NCCL_HOSTID",
+                                     **{"resource_config.node_count": 2}))
+    assert server.wait(job_id, timeout=60)["train_status"] == "SUCCESSED"
+    hosts = [server.node_log(job_id, rank).split("host=")[1].split()[0] for rank in (0, 1)]
+    assert hosts == [f"bmlocal-job{job_id}-node0", f"bmlocal-job{job_id}-node1"]
+
+
 def gpu_body(name: str) -> dict:
     return cuda_job(name, f'python -c "{VERSIONS}"', **{
         "resource_config.resource_name": "GPU_V100", "resource_config.gpu_num": 1})

@@ -113,7 +113,11 @@ class DockerExecutor:
             raise ImageError("a container needs an image")
         reference = image_reference(spec.image, spec.repository_id, self.registries)
         image = self._ensure_image(reference, spec.repository_id, spec.log_path)
-        env = {**spec.env, "PYTHONPATH": python_path(image)}
+        # NCCL_HOSTID: the job's nodes share this machine's hostname and boot id, which NCCL
+        # takes for one host, and would then try shared memory and CUDA IPC between
+        # containers that share neither; as separate hosts they talk over the network.
+        env = {"NCCL_HOSTID": f"bmlocal-job{spec.job_id}-node{spec.rank}", **spec.env,
+               "PYTHONPATH": python_path(image)}
         if spec.gpus:  # the container sees only its GPUs, numbered from 0
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(spec.gpus)))
         api = self.client.api
