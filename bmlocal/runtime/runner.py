@@ -93,11 +93,8 @@ class Runner:
     def _launch(self, job: Job, cancel: threading.Event) -> None:
         try:
             paths = self.stage(job, cancel)
-        except Cancelled:
-            self._stop_requested(job)
-            return
         except Exception as exc:  # hostile archives, a store that is down, a full disk, ...
-            if cancel.is_set():  # stopped while it staged: what failed no longer matters
+            if cancel.is_set():  # stopped while it staged (Cancelled, or what it caused)
                 self._stop_requested(job)
                 return
             why = describe(exc, self.host_roots)
