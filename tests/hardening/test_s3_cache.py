@@ -12,31 +12,22 @@ from pathlib import Path
 import pytest
 
 from bmlocal.runtime.storage.s3 import BosSettings, S3Storage
-from tests.storage.moto_server import ACCESS_KEY, SECRET_KEY, client_for, start_or_skip
+from tests.storage.conftest import moto_endpoint  # noqa: F401 (a fixture: one moto server)
+from tests.storage.moto_server import ACCESS_KEY, SECRET_KEY, client_for
+from tests.storage.test_bos_jobs import bos_config
 from tests.support.server import Server, job_body
 
 ORIGINAL = b"print('original')\n"
 HACKED = b"print('HACKED!!')\n"  # the same size
 
 
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url, stop = start_or_skip(tmp_path_factory.mktemp("moto"))
-    yield url
-    stop()
-
-
 @pytest.fixture
-def bucket(endpoint: str) -> str:
+def bucket(moto_endpoint: str) -> str:
+    endpoint = moto_endpoint
     name = f"h-{uuid.uuid4().hex[:12]}"
     client_for(endpoint).create_bucket(Bucket=name)
     client_for(endpoint).put_object(Bucket=name, Key="code/main.py", Body=ORIGINAL)
     return name
-
-
-def bos_config(endpoint: str) -> str:
-    return (f'[bos]\nendpoint = "{endpoint}"\naccess_key = "{ACCESS_KEY}"\n'
-            f'secret_key = "{SECRET_KEY}"\nsync_interval_seconds = 0.3\n')
 
 
 def gets_of(storage: S3Storage) -> list[str]:
@@ -47,8 +38,8 @@ def gets_of(storage: S3Storage) -> list[str]:
 
 
 def test_a_job_that_rewrites_its_cached_code_changes_nothing_for_the_next_job(
-        make_server: Callable[..., Server], endpoint: str, bucket: str) -> None:
-    server = make_server(config=bos_config(endpoint))
+        make_server: Callable[..., Server], moto_endpoint: str, bucket: str) -> None:
+    server = make_server(config=bos_config(moto_endpoint))
     code = {"train_config.code_UrlSource": "BOS",
             "train_config.code_path": f"/{bucket}/code/main.py"}
     # Same size, same mtime: what fooled a cache trusted on size and mtime.
@@ -65,8 +56,8 @@ def test_a_job_that_rewrites_its_cached_code_changes_nothing_for_the_next_job(
 
 
 def test_a_cache_entry_changed_on_disk_is_detected_and_fetched_again(
-        endpoint: str, bucket: str, tmp_path: Path) -> None:
-    storage = S3Storage(BosSettings(endpoint, ACCESS_KEY, SECRET_KEY), tmp_path / "cache")
+        moto_endpoint: str, bucket: str, tmp_path: Path) -> None:
+    storage = S3Storage(BosSettings(moto_endpoint, ACCESS_KEY, SECRET_KEY), tmp_path / "cache")
     gets = gets_of(storage)
     assert storage.fetch(f"/{bucket}/code/main.py", tmp_path / "one").read_bytes() == ORIGINAL
     [entry] = [p for p in storage.cache_dir.iterdir() if not p.name.endswith(".sha256")]
@@ -80,7 +71,8 @@ def test_a_cache_entry_changed_on_disk_is_detected_and_fetched_again(
 
 
 def test_an_upload_never_reads_through_a_file_swapped_for_a_link(
-        endpoint: str, bucket: str, tmp_path: Path) -> None:
+        moto_endpoint: str, bucket: str, tmp_path: Path) -> None:
+    endpoint = moto_endpoint
     token = f"host-secret-{uuid.uuid4().hex}"
     (tmp_path / "secret.txt").write_text(token)
     out = tmp_path / "out"

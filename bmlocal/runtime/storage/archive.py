@@ -9,6 +9,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bmlocal.runtime.cancel import Cancelled
 from bmlocal.runtime.storage.paths import PathError, clean_parts
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
@@ -49,7 +50,7 @@ def unpack(archive: Path, target: Path, limits: Limits = DEFAULT_LIMITS) -> None
             _unzip(archive, target, budget)
         else:
             _untar(archive, target, budget)
-    except ArchiveError:
+    except (ArchiveError, Cancelled):
         raise
     except PathError as exc:
         raise ArchiveError(f"cannot unpack {archive.name}: {exc}") from None

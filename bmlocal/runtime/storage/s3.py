@@ -2,7 +2,6 @@
 `/bucket/key` paths, with downloads through the cache and uploads of a job's outputs.
 Settings live in s3settings, the client and its errors in s3client, the cache in s3cache."""
 
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path

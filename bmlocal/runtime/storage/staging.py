@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bmlocal.runtime.cancel import Cancelled
 from bmlocal.runtime.storage.archive import ArchiveError, is_archive, unpack
 from bmlocal.runtime.storage.base import Storage, StoreError
 from bmlocal.runtime.storage.paths import PathError, hide_host_paths
@@ -21,6 +22,8 @@ def stage_in(storage: Storage, path: str, dest: Path, read_only: bool = False) -
     file, or an archive unpacked. StagingError for any failure."""
     try:
         _stage(storage, path, dest, read_only)
+    except Cancelled:  # a stop, not a failure
+        raise
     except (ArchiveError, PathError, StoreError) as exc:
         raise StagingError(public(exc, dest, path)) from None
     except OSError as exc:
