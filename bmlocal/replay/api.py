@@ -43,8 +43,10 @@ def blueprint(service: JobService, auth: Auth, validator: CreateValidator,
               config: ReplayConfig | None, container: Any) -> Blueprint:
     bp = Blueprint("replay_api", __name__)
     settings = config or ReplayConfig()
-    machine = lambda: Machine(service.pools, len(service.allocator.gpus),  # noqa: E731
-                              tuple(rdma.devices()), image_check(container))
+
+    def machine() -> Machine:  # read per request: the GPUs and devices as they are now
+        return Machine(service.pools, len(service.allocator.gpus), tuple(rdma.devices()),
+                       image_check(container))
 
     @bp.route("/bmlocal/replay", methods=["POST"])
     def replay() -> Response:

@@ -79,15 +79,20 @@ def read_job_file(path: Path) -> Any:
 
 
 def post_json(client: Client, path: str, body: dict[str, Any], operation: str) -> Any:
-    """POST to one of bmlocal's own routes; its result, or BmlError with the code."""
-    token = client.token()
-    answer = client._send("POST", f"{client.url}{path}", operation, json=body,
-                          params={"access_token": token} if token else {})
-    try:
-        payload = answer.json()
-    except ValueError:
-        raise BmlError(None, f"HTTP {answer.status_code}: this server has no {path}",
-                       operation=operation, http_status=answer.status_code) from None
+    """POST to one of bmlocal's own routes with the client's token (renewed once on a
+    110/111 answer where AK/SK are known); its result, or BmlError with the API's code."""
+    payload: Any = None
+    for renew in (False, True):
+        token = client.token(renew=renew)
+        answer = client.send("POST", path, operation,
+                             {"access_token": token} if token else {}, body)
+        try:
+            payload = answer.json()
+        except ValueError:
+            raise BmlError(None, f"HTTP {answer.status}: this server has no {path}",
+                           operation=operation, http_status=answer.status) from None
+        if payload.get("error_code") not in (110, 111) or client.ak is None:
+            break
     if "error_code" in payload:
         raise BmlError(int(payload["error_code"]), str(payload.get("error_msg", "")),
                        payload.get("log_id"), operation)
@@ -132,7 +137,7 @@ def mapping_table(rows: list[dict[str, str]]) -> Table:
 def run_mirror(args: argparse.Namespace) -> int:
     from bmlocal.config import ConfigError, load
     from bmlocal.replay.config import ReplayConfig
-    from bmlocal.runtime.storage.s3settings import BosSettings, bos_settings
+    from bmlocal.runtime.storage.s3settings import bos_settings
     try:
         settings = load({"config": args.config, "bos_root": args.bos_root})
         local_s3 = None if args.bos_root else bos_settings(settings.table.get("bos", {}),
@@ -156,8 +161,8 @@ def run_mirror(args: argparse.Namespace) -> int:
 def _mirror_body(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     if args.job.isdigit() and not Path(args.job).exists():
         with connect(args) as client:
-            return get_json(client, "/bmlocal/export", {"id": args.job,
-                                                        "prjId": project_of(args)}, "export")
+            return get_json(client, "/bmlocal/export",
+                            {"id": args.job, "prjId": project_of(args)}, "export")
     defaults = {"code": config.code_source, "dataset": config.dataset_source,
                 "output": config.output_source}
     try:
@@ -270,8 +275,8 @@ def _print_compare(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     with connect(args) as client:
-        body = get_json(client, "/bmlocal/export", {"id": args.id, "prjId": project_of(args)},
-                        "export")
+        body = get_json(client, "/bmlocal/export",
+                        {"id": args.id, "prjId": project_of(args)}, "export")
     if args.output == "json":
         emit_json(body)
     else:
