@@ -36,6 +36,13 @@ def slurm(*argv: str) -> str:
     return subprocess.run(argv, env=ENV, capture_output=True, text=True, check=True).stdout
 
 
+def wait_idle() -> None:
+    """Every node idle (no job left running or completing): each start sees the same."""
+    while any(state != "idle" for state in slurm("sinfo", "--noheader", "-N",
+                                                   "--format=%t").split()):
+        time.sleep(0.01)
+
+
 def bare_sbatch(work: Path, i: int) -> float:
     """Seconds from sbatch to the first line of the job's output."""
     script = work / f"bare-{i}.sh"
@@ -100,16 +107,24 @@ def bmlocal_stop(server: Server, i: int) -> float:
     return time.perf_counter() - started
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of the processes and of their children that ended (squeue calls)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += sum(int(f) for f in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_share(pid: int, seconds: float) -> float:
-    """The share of one core a process used over `seconds`."""
-    before, started = cpu_seconds(pid), time.perf_counter()
+def cpu_share(pids: list[int], seconds: float) -> float:
+    """The share of one core the processes used over `seconds`."""
+    before, started = cpu_seconds(pids), time.perf_counter()
     time.sleep(seconds)
-    return (cpu_seconds(pid) - before) / (time.perf_counter() - started)
+    return (cpu_seconds(pids) - before) / (time.perf_counter() - started)
+
+
+def slurmctld() -> int:
+    return int(Path(SLURM_CONF).with_name("slurmctld.pid").read_text())
 
 
 def queue_cost(root: Path) -> dict[str, float]:
@@ -118,7 +133,8 @@ def queue_cost(root: Path) -> dict[str, float]:
         "cpus_per_node = 1\n", f"cpus_per_node = {os.cpu_count()}\n")).start()
     assert server.process is not None
     try:
-        idle = cpu_share(server.process.pid, 5)
+        pid = server.process.pid
+        idle, idle_ctld = cpu_share([pid], 5), cpu_share([slurmctld()], 5)
         holder = server.create("holder", "sleep 600", **{
             **ON_POOL, "resource_config.resource_name": "whole"})
         server.wait(holder, "RUNNING", timeout=60)
@@ -130,9 +146,9 @@ def queue_cost(root: Path) -> dict[str, float]:
             time.sleep(0.5)
         time.sleep(2)
         reasons = {server.detail(jobs[-1]).get("status_reason", "")}
-        queued = cpu_share(server.process.pid, 10)
+        queued, queued_ctld = cpu_share([pid], 10), cpu_share([slurmctld()], 10)
         started = time.perf_counter()
-        slurm("squeue", "--noheader", "--states=all", "--format=%i|%T|%r|%N|%j")
+        slurm("squeue", "--noheader", "--states=PENDING,RUNNING", "--format=%i|%T|%r|%N|%j")
         one_call = time.perf_counter() - started
         started = time.perf_counter()
         for _ in range(20):
@@ -143,7 +159,7 @@ def queue_cost(root: Path) -> dict[str, float]:
         for job_id in [holder, *jobs]:
             server.wait(job_id, timeout=120, every=0.2)
         return {"idle": idle, "queued": queued, "one_call": one_call, "per_job": per_job,
-                "reason": reasons.pop()}
+                "idle_ctld": idle_ctld, "queued_ctld": queued_ctld, "reason": reasons.pop()}
     finally:
         server.stop()
         for line in live_jobs(prefix_of(server)):
@@ -165,11 +181,15 @@ def main() -> None:
         bare, running, first, stop_bare, stop_ours = [], [], [], [], []
         try:
             for i in range(runs):  # interleaved: both see the same machine
+                wait_idle()
                 bare.append(bare_sbatch(work, i))
+                wait_idle()
                 to_running, to_first = through_bmlocal(server, i)
                 running.append(to_running)
                 first.append(to_first)
+                wait_idle()
                 stop_bare.append(bare_stop(work, i))
+                wait_idle()
                 stop_ours.append(bmlocal_stop(server, i))
         finally:
             server.stop()
@@ -188,9 +208,11 @@ def show(runs: int, bare: list[float], running: list[float], first: list[float],
     table.add_row("stop -> STOPPED / scancel -> gone (s)", f"{median(stop_bare):.3f}",
                   f"{median(stop_ours):.3f}", f"{median(stop_ours) / median(stop_bare):.2f}x")
     Console().print(table)
-    print(f"scheduler with {QUEUED} jobs waiting in Slurm ({cost['reason']}): server CPU "
-          f"{cost['queued'] * 100:.1f}% of a core (idle: {cost['idle'] * 100:.1f}%); one "
-          f"squeue for all: {cost['one_call'] * 1000:.1f} ms; one squeue a job would be "
+    print(f"scheduler with {QUEUED} jobs waiting in Slurm ({cost['reason']}): server CPU, "
+          f"its squeue calls included, {cost['queued'] * 100:.1f}% of a core (no job: "
+          f"{cost['idle'] * 100:.1f}%), slurmctld {cost['queued_ctld'] * 100:.1f}% (no job: "
+          f"{cost['idle_ctld'] * 100:.1f}%); one squeue for all: "
+          f"{cost['one_call'] * 1000:.1f} ms; one squeue a job would be "
           f"{cost['per_job'] * 1000:.0f} ms a tick")
 
 

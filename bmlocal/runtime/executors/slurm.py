@@ -33,6 +33,7 @@ from bmlocal.runtime.pools import Pool
 log = logging.getLogger("bmlocal.slurm")
 QUEUE_MAX_AGE_S = 0.2  # polls within this share one squeue call
 QUEUE_WAIT_S = 0.5  # the longest a poll waits for squeue's answer before using the last one
+ASKED_FOR_S = 600.0  # how ended jobs ended is kept while they are asked about
 RETRY_PAUSE_S = 2.0  # a start while the controller does not answer fails after this pause
 COMMAND_TIMEOUT_S = 30.0
 UNREACHABLE = ("Unable to contact slurm controller", "Socket timed out",
@@ -78,40 +79,44 @@ def slurm_env(config: SlurmPoolConfig) -> dict[str, str]:
 class Queue:
     """squeue's view of this server's jobs: read at most once every QUEUE_MAX_AGE_S, on a
     thread of its own, so that a controller that does not answer (squeue retries for
-    seconds) holds no caller longer than QUEUE_WAIT_S."""
+    seconds) holds no caller longer than QUEUE_WAIT_S. One call a read lists the live
+    jobs; a job asked about that is not among them is looked up once more, with the
+    others that ended since, and how it ended is kept."""
 
     def __init__(self, env: dict[str, str], prefix: str) -> None:
         self.env = env
         self.prefix = prefix
         self._lock = threading.Lock()
         self._entries: dict[str, QueueEntry] | None = None
-        self._read_at = 0.0  # monotonic, when the call that gave _entries began
+        self._read_at = 0.0  # monotonic, when the read that gave _entries began
         self._reading: threading.Event | None = None  # set once the read under way ends
+        self._asked: dict[str, float] = {}  # slurm job -> when last asked about
+        self._ended: dict[str, QueueEntry] = {}  # how the jobs asked about ended
         self.error = ""  # why the last read failed; "" when it worked
         self.calls = 0
 
-    def snapshot(self) -> tuple[dict[str, QueueEntry] | None, float]:
+    def snapshot(self, asking: str | None = None
+                 ) -> tuple[dict[str, QueueEntry] | None, float]:
         """The entries (None while squeue fails or before its first answer) and when they
-        were read."""
+        were read; `asking`: the Slurm job the caller wants to know about."""
         with self._lock:
+            if asking:
+                self._asked[asking] = time.monotonic()
             reading = self._reading
-            if reading is None and time.monotonic() - self._read_at > QUEUE_MAX_AGE_S:
+            wait = reading is None and time.monotonic() - self._read_at > QUEUE_MAX_AGE_S
+            if wait:
                 reading = self._reading = threading.Event()
                 threading.Thread(target=self._read, args=(reading,), daemon=True,
                                  name="bmlocal-squeue").start()
-                wait = True
-            else:
-                wait = False
-        if wait:
+        if wait and reading is not None:
             reading.wait(QUEUE_WAIT_S)
         with self._lock:
             return self._entries, self._read_at
 
     def _read(self, done: threading.Event) -> None:
         began = time.monotonic()
-        self.calls += 1
         try:
-            entries, error = read_queue(self.env, self.prefix), ""
+            entries, error = self._entries_now(), ""
         except QueueError as exc:
             entries, error = None, str(exc)
         if error and error != self.error:
@@ -122,6 +127,23 @@ class Queue:
             self._entries, self._read_at, self.error = entries, began, error
             self._reading = None
         done.set()
+
+    def _entries_now(self) -> dict[str, QueueEntry]:
+        self.calls += 1
+        live = read_queue(self.env, self.prefix)
+        with self._lock:
+            forgotten = time.monotonic() - ASKED_FOR_S
+            self._asked = {k: t for k, t in self._asked.items() if t > forgotten}
+            self._ended = {k: e for k, e in self._ended.items() if k in self._asked}
+            missing = [k for k in self._asked if k not in live and k not in self._ended]
+        found = {}
+        if missing:
+            self.calls += 1
+            found = read_queue(self.env, self.prefix, missing)
+        with self._lock:
+            self._ended.update({k: e for k, e in found.items()
+                                if e.meaning.phase == Phase.ENDED})
+            return {**self._ended, **found, **live}
 
 
 class SlurmExecutor:
@@ -239,7 +261,7 @@ class SlurmExecutor:
     def entry(self, handle: Handle) -> QueueEntry | None | bool:
         """squeue's entry for the handle's job; False when squeue does not know it any more;
         None when that cannot be known now (squeue fails, or read before the submission)."""
-        entries, read_at = self.queue.snapshot()
+        entries, read_at = self.queue.snapshot(handle["slurm_job"])
         if entries is None:
             return None
         found = entries.get(handle["slurm_job"])

@@ -4,6 +4,7 @@ Without slurmdbd, `squeue` is the only source of a job's state, and it forgets a
 MinJobAge seconds after the end: what a node did is also written into the job directory
 by the node itself (slurm_node.py).
 """
+import os
 import subprocess
 from dataclasses import dataclass
 from enum import Enum
@@ -85,23 +86,30 @@ class QueueEntry:
         return f"Slurm job {self.job_id} {self.state}{reason}"
 
 
-FIELDS = "JobID:|,State:|,Reason:|,NodeList:|,exit_code:|"
+FIELDS = "JobID:|,State:|,Reason:|,NodeList:|,exit_code:|,Name:|"
+# what a job may be in before it ends: the one call a tick asks for these only, so that
+# it does not grow with the ended jobs squeue keeps for MinJobAge
+LIVE = ",".join(state for state, m in STATES.items() if m.phase != Phase.ENDED)
 
 
 class QueueError(RuntimeError):
     """squeue did not answer: the controller is down or unreachable."""
 
 
-def read_queue(env: dict[str, str], name_prefix: str, timeout: float = 10.0
-               ) -> dict[str, QueueEntry]:
-    """Every job squeue knows whose name starts with `name_prefix`, in one call."""
+def read_queue(env: dict[str, str], name_prefix: str, jobs: list[str] | None = None,
+               timeout: float = 10.0) -> dict[str, QueueEntry]:
+    """In one squeue call: this user's live jobs whose name starts with `name_prefix`, or,
+    given `jobs`, those jobs in any state (the ones squeue still knows)."""
+    which = ["--states=all", f"--jobs={','.join(jobs)}"] if jobs else \
+        [f"--states={LIVE}", f"--user={os.getuid()}"]
     try:
-        done = subprocess.run(
-            ["squeue", "--noheader", "--states=all", f"--Format={FIELDS},Name:|"],
-            env=env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(["squeue", "--noheader", *which, f"--Format={FIELDS}"],
+                              env=env, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise QueueError(f"squeue: {exc}") from None
     if done.returncode != 0:
+        if jobs and "Invalid job id" in done.stderr:
+            return {}  # every one of them forgotten
         raise QueueError(done.stderr.strip() or f"squeue exited with {done.returncode}")
     return parse_queue(done.stdout, name_prefix)
 
