@@ -11,15 +11,15 @@ retries once when a call answers 110/111, reuses its HTTP connections, and raise
 import threading
 import time
 from typing import Any, Collection, TypedDict
-from urllib.parse import urlsplit
 
 import requests
+
+from bmlocal.transport import Answer, NoAnswer, transport_for
 
 BASE = "/rpc/2.0/easydl/pro/remotetrain"
 TOKEN_PATH = "/oauth/2.0/token"
 TERMINAL = frozenset({"SUCCESSED", "FAILED", "STOPPED"})
 TOKEN_ERRORS = frozenset({110, 111})
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 REFRESH_MARGIN_SECONDS = 60.0  # a token this close to its end is renewed before a call
 REFRESH_MARGIN_SHARE = 0.1  # ... or this share of its life from its end, when that is less
 
@@ -124,9 +124,8 @@ class Client:
         self.ak = ak
         self.sk = sk
         self.timeout = timeout
-        self.session = session or requests.Session()
-        if session is None and urlsplit(self.url).hostname in LOOPBACK:
-            self.session.trust_env = False  # no proxy applies: skip reading it every call
+        # plain HTTP to this machine: a lighter keep-alive connection; else requests
+        self.transport = transport_for(self.url, timeout, session)
         self._token = token
         self._renew_at = float("inf")  # monotonic time; a given token is not renewed early
         self._token_lock = threading.Lock()
@@ -192,27 +191,26 @@ class Client:
 
     def _post(self, operation: str, body: dict[str, Any], token: str | None) -> dict:
         params = {"access_token": token} if token else {}
-        answer = self._send("POST", f"{self.url}{BASE}/{operation}", operation,
-                            params=params, json=body)
+        answer = self.send("POST", f"{BASE}/{operation}", operation, params, body)
         try:
             payload = answer.json()
         except ValueError:
-            raise BmlError(None, f"HTTP {answer.status_code}, not a JSON answer: "
-                                 f"{answer.text[:200]!r}", operation=operation,
-                           http_status=answer.status_code) from None
+            raise BmlError(None, f"HTTP {answer.status}, not a JSON answer: "
+                                 f"{answer.body[:200]!r}", operation=operation,
+                           http_status=answer.status) from None
         if not isinstance(payload, dict):
-            raise BmlError(None, f"HTTP {answer.status_code}, not a JSON object",
-                           operation=operation, http_status=answer.status_code)
+            raise BmlError(None, f"HTTP {answer.status}, not a JSON object",
+                           operation=operation, http_status=answer.status)
         return payload
 
-    def _send(self, method: str, url: str, operation: str, **kwargs: Any) -> requests.Response:
+    def send(self, method: str, path: str, operation: str, params: dict[str, str],
+             body: Any = None) -> Answer:
+        """One HTTP request to `url` + `path`; BmlError (error_code None) without answer."""
         try:
-            return self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.Timeout:
-            raise BmlError(None, f"no answer within {self.timeout:g} s from {self.url}",
-                           operation=operation) from None
-        except requests.RequestException as exc:
-            raise BmlError(None, f"no answer from {self.url}: {type(exc).__name__}",
+            return self.transport.send(method, path, params, body)
+        except NoAnswer as exc:
+            why = f"within {self.timeout:g} s " if exc.timed_out else ""
+            raise BmlError(None, f"no answer {why}from {self.url}: {exc}",
                            operation=operation) from exc
 
     # --- the token -------------------------------------------------------------------------
@@ -227,18 +225,20 @@ class Client:
             return self._token
 
     def _fetch_token(self) -> None:
-        answer = self._send("POST", f"{self.url}{TOKEN_PATH}", "token",
-                            params={"grant_type": "client_credentials",
-                                    "client_id": self.ak, "client_secret": self.sk or ""})
+        answer = self.send("POST", TOKEN_PATH, "token",
+                           {"grant_type": "client_credentials", "client_id": self.ak or "",
+                            "client_secret": self.sk or ""})
         try:
             payload = answer.json()
         except ValueError:
             payload = {}
-        if answer.status_code != 200 or "access_token" not in payload:
+        if not isinstance(payload, dict):
+            payload = {}
+        if answer.status != 200 or "access_token" not in payload:
             reason = payload.get("error_description") or payload.get("error") or \
-                answer.text[:200]
-            raise BmlError(None, f"token refused (HTTP {answer.status_code}): {reason}",
-                           operation="token", http_status=answer.status_code)
+                answer.body[:200].decode(errors="replace")
+            raise BmlError(None, f"token refused (HTTP {answer.status}): {reason}",
+                           operation="token", http_status=answer.status)
         self._token = str(payload["access_token"])
         life = payload.get("expires_in")
         self._renew_at = float("inf")
@@ -247,7 +247,7 @@ class Client:
             self._renew_at = time.monotonic() + life - margin
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     def __enter__(self) -> "Client":
         return self

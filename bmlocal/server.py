@@ -18,7 +18,7 @@ from bmlocal.runtime.datadir_lock import lock_data_dir
 from bmlocal.runtime.executors.docker import DockerExecutor, engine
 from bmlocal.runtime.executors.process import ProcessExecutor
 from bmlocal.runtime.executors.select import Executors
-from bmlocal.runtime.executors.simulate import SimulateExecutor
+from bmlocal.runtime.executors.simulate import SimulateExecutor, simulated_pools
 from bmlocal.runtime.gpus import inventory
 from bmlocal.runtime.executors.slurm import slurm_executors
 from bmlocal.runtime.pools import Pools, mapped_public, public_pools, user_pools
@@ -64,7 +64,8 @@ def build(settings: Settings) -> Runtime:
     executors = Executors(simulate if settings.executor == "simulate" else ProcessExecutor(),
                           container_executor(settings),
                           slurm_executors(pools.all(), settings.section, settings.data_dir,
-                                          settings.table.get("docker", {})))
+                                          settings.table.get("docker", {}))
+                          | simulated_pools(pools.all(), simulate))
     try:
         bos = bos_settings(settings.table.get("bos", {}), os.environ)
     except ValueError as exc:

@@ -1,4 +1,5 @@
 """The admin calls in /openapi.json: bmlocal's own, for test suites in any language."""
+import functools
 from typing import Any
 
 from bmlocal.api.faults import Fault
@@ -62,6 +63,7 @@ def openapi30(schema: Any) -> Any:
     return out
 
 
+@functools.cache
 def admin_paths() -> dict[str, Any]:
     return {
         f"{ADMIN}/jobs/{{id}}/advance": _op(

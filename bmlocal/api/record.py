@@ -60,7 +60,7 @@ class CallRecord:
 
     def calls(self, operation: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            kept = list(self._calls)
+            kept = sorted(self._calls, key=lambda c: c.time)  # in the order they came
         return [c.view() for c in kept if operation is None or c.operation == operation]
 
     def clear(self) -> None:

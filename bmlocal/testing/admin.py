@@ -18,16 +18,15 @@ class Admin:
         token = self.client.token()
         if token:
             params["access_token"] = token
-        answer = self.client._send(method, f"{self.client.url}{ADMIN}{path}", f"admin {path}",
-                                   params=params, json=body)
+        answer = self.client.send(method, f"{ADMIN}{path}", f"admin {path}", params, body)
         try:
             payload = answer.json()
         except ValueError:
-            raise BmlError(None, f"HTTP {answer.status_code}, not JSON", operation=path,
-                           http_status=answer.status_code) from None
+            raise BmlError(None, f"HTTP {answer.status}, not JSON", operation=path,
+                           http_status=answer.status) from None
         if isinstance(payload, dict) and "error_code" in payload:
             raise BmlError(payload["error_code"], payload.get("error_msg", ""),
-                           payload.get("log_id"), f"admin {path}", answer.status_code)
+                           payload.get("log_id"), f"admin {path}", answer.status)
         return payload
 
     # --- the record of calls -------------------------------------------------------------

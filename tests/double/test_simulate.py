@@ -140,3 +140,47 @@ def test_validation_is_the_real_one(sim: BmlServer) -> None:
     with pytest.raises(BmlError) as bad:
         sim.client.create(job_body("x", **{"train_config.code_path": "/no/such/code"}))
     assert bad.value.error_code == 406019
+
+
+MIXED = """
+[gpus]  # declared: GPUs this machine lacks, for the simulated pool
+devices = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+type = "H100"
+
+[[pools]]
+name = "dgx"
+nodes = 2
+gpus_per_node = 8
+backend = "simulate"
+"""
+
+
+def test_a_pool_can_be_simulated_beside_real_ones() -> None:
+    with BmlServer(executor="process", config=MIXED) as mixed:
+        real = mixed.client.create(job_body("real", "echo ran for real"))
+        fake = mixed.client.create(job_body("fake", "echo never runs", **{
+            "resource_config.resource_type": "USER", "resource_config.resource_name": "dgx",
+            "resource_config.node_count": 2, "resource_config.gpu_num": 8}))
+        assert mixed.client.wait(real, "p1", timeout=30)["train_status"] == "SUCCESSED"
+        assert mixed.client.logs(real, "p1")["content"] == "ran for real\n"
+        done = mixed.client.wait(fake, "p1", timeout=30)
+        assert done["train_status"] == "SUCCESSED"
+        assert done["resource_config"]["gpu_num"] == 8  # granted from the pool's 16 GPUs
+        assert mixed.client.logs(fake, "p1")["content"] == ""
+        assert "on simulate" in mixed.client.logs(fake, "p1", file="job.log")["content"]
+
+
+def test_serve_with_the_simulate_executor_and_a_wrong_rule(make_server) -> None:
+    served = make_server(extra_args=["--executor", "simulate"],
+                         config='[[simulate.rules]]\nname = "^x"\nstatus = "FAILED"\n')
+    from bmlocal.client import Client
+    client = Client(served.url)
+    job_id = client.create(job_body("x1", "exit 0"))
+    assert client.wait(job_id, "p1", timeout=10)["status_reason"] == \
+        "node 0 exited with code 1"
+    with pytest.raises(RuntimeError) as refused:
+        make_server(extra_args=["--executor", "simulate"],
+                    config='[[simulate.rules]]\nname = "("\nstatuz = "FAILED"\n')
+    assert "simulate.rules[0].statuz: unknown key" in str(refused.value)
+    assert "simulate.rules[0].name: value error, not a regular expression" in \
+        str(refused.value)

@@ -15,7 +15,8 @@ class Executors:
         self.container = container
         # pool key -> its cluster's executors for DEFAULT and CCR jobs (Slurm pools)
         self.remote = dict(remote or {})
-        self._by_name = {e.name: e for e in (process, container) if e is not None}
+        self._by_name = {e.name: e for pair in self.remote.values() for e in pair}
+        self._by_name.update({e.name: e for e in (process, container) if e is not None})
 
     def for_job(self, spec: JobSpec) -> Executor:
         if spec.pool_key in self.remote:

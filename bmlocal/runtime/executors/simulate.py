@@ -10,16 +10,17 @@ is stopped or released.
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from bmlocal.runtime.events import append_event
 from bmlocal.runtime.executors.base import Handle, JobPaths, NodeSpec
 from bmlocal.runtime.executors.simulate_rules import (DEFAULT_RULE, Rule, SimulateConfig,
                                                       fill)
+from bmlocal.runtime.pools import Pool
 from bmlocal.runtime.status import Status
 from bmlocal.runtime.store import Job, Store
 
-__all__ = ["SimulateConfig", "SimulateExecutor"]
+__all__ = ["SimulateConfig", "SimulateExecutor", "simulated_pools"]
 WATCH_SECONDS = 0.02  # how often a PENDING wait looks whether the job was stopped
 STOP_CODE, KILL_CODE = 143, 137
 
@@ -199,3 +200,10 @@ class SimulateExecutor:
         with self._lock:
             added = list(self._added)
         return [r.model_dump(exclude_defaults=True) for r in added + self.rules]
+
+
+def simulated_pools(pools: Iterable[Pool], simulate: SimulateExecutor
+                    ) -> dict[str, tuple[SimulateExecutor, SimulateExecutor]]:
+    """Pool key -> the executors (DEFAULT, CCR) of each `backend = "simulate"` pool."""
+    return {f"{p.type}/{p.name}": (simulate, simulate) for p in pools
+            if p.backend == "simulate"}
