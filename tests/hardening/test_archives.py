@@ -7,6 +7,7 @@ import pytest
 
 from bmlocal.runtime.storage.archive import ArchiveError, Limits, unpack
 from tests.hardening.hostile_archives import HOSTILE, Hostile, member, tar_of, zip_of
+from tests.hardening.hostile_report import record
 from tests.hardening.shared_server import shared  # noqa: F401 (a fixture)
 from tests.support.server import Server
 
@@ -25,6 +26,7 @@ def test_a_hostile_archive_ends_its_job_failed_with_a_reason(shared: Server,
     assert str(shared.root) not in reason and "/tmp" not in reason, reason
     assert shared.node_log(job_id) == ""  # the command never ran
     assert not list(shared.root.rglob("escape.py")) and not Path("/abs/x.py").exists()
+    record("code archive", case.name, f"FAILED: {reason}")
 
 
 def test_the_server_runs_jobs_after_every_hostile_archive(shared: Server) -> None:

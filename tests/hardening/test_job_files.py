@@ -11,6 +11,7 @@ import pytest
 
 from bmlocal.runtime.joblogs import JobLogs
 from bmlocal.runtime.storage.localbos import LocalBosStorage
+from tests.hardening.hostile_report import record
 from tests.support.server import Server
 
 
@@ -47,6 +48,8 @@ def test_the_logs_call_reads_no_planted_link_and_never_blocks_on_a_fifo(
         assert answer == {"file": name, "offset": 0, "content": ""}
         assert time.monotonic() - started < 5
     assert "planted" in server.ok("logs", {"id": job_id, "prjId": "p1"})["content"]
+    record("logs call", "log file a link to a host file", "not listed, read as empty")
+    record("logs call", "log file a FIFO", "not listed, answered at once, empty")
 
 
 def test_the_event_log_replaced_by_a_link_does_not_write_to_its_target(
@@ -57,6 +60,8 @@ def test_the_event_log_replaced_by_a_link_does_not_write_to_its_target(
     assert path.read_text() == token + "\n"  # the server's lines did not go to the host file
     job_log = server.data_dir / "jobs" / str(job_id) / "logs" / "job.log"
     assert not job_log.is_symlink() and "SUCCESSED" in job_log.read_text()
+    record("event log", "job.log replaced by a link to a host file",
+           "link removed, a new job.log written; host file unchanged")
 
 
 def test_pfs_delivery_writes_nothing_through_a_planted_logs_link(
@@ -68,6 +73,8 @@ def test_pfs_delivery_writes_nothing_through_a_planted_logs_link(
     info = server.wait(job_id)
     assert list(outside.iterdir()) == []  # delivery did not write outside the PFS root
     assert "symbolic link" in info["output_note"] and str(server.root) not in info["output_note"]
+    record("PFS delivery", "output/logs a link to a host directory",
+           f"nothing written there; output_note: {info['output_note']}")
 
 
 def test_pfs_delivery_copies_no_planted_link_from_the_log_directory(
@@ -82,6 +89,8 @@ def test_pfs_delivery_copies_no_planted_link_from_the_log_directory(
     assert token not in everything_under(server.pfs)
     assert "leak.log in the log directory is a symbolic link, not followed" in \
         (delivered / "job.log").read_text() + events(server, job_id)
+    record("PFS delivery", "log directory holds links to a host file and directory",
+           "links not copied, each said in the event log")
 
 
 def test_local_bucket_delivery_uploads_no_planted_link(
@@ -96,6 +105,8 @@ def test_local_bucket_delivery_uploads_no_planted_link(
     assert not (server.bos / "bkt" / "run" / "link.txt").exists()
     assert token not in everything_under(server.bos)
     assert "link.txt is a symbolic link, not followed: not delivered" in events(server, job_id)
+    record("local BOS delivery", "output file a link to a host file",
+           "not uploaded, said in the event log")
 
 
 def swapping(directory: Path, name: str, target: Path, stop: threading.Event) -> None:
@@ -140,6 +151,8 @@ def test_a_log_swapped_for_a_link_between_check_and_use_is_never_read_through(
     assert naive > 0 and attempts > 50
     assert not any(token in text for text in read)
     assert any("the job's own line" in text for text in read)
+    record("logs call", "log swapped file/link while read (race)",
+           f"{attempts} reads, 0 through the link (a plain open: {naive} leaks)")
 
 
 def test_an_output_swapped_for_a_link_during_delivery_is_never_uploaded(
@@ -151,3 +164,5 @@ def test_an_output_swapped_for_a_link_during_delivery_is_never_uploaded(
     attempts, naive = race(out, path, lambda: bucket.sync_out(out, "/bkt/run", ["node-0.log"]))
     assert naive > 0 and attempts > 50
     assert token not in everything_under(tmp_path / "bos")
+    record("local BOS delivery", "output swapped file/link during upload (race)",
+           f"{attempts} uploads, 0 through the link (a plain open: {naive} leaks)")

@@ -6,6 +6,7 @@ import pytest
 
 from bmlocal.runtime.storage.paths import PATH_MAX, PathError
 from bmlocal.runtime.storage.pfs import PfsStorage
+from tests.hardening.hostile_report import record
 from tests.hardening.shared_server import shared  # noqa: F401 (a fixture)
 from tests.support.server import Server, job_body
 
@@ -23,6 +24,7 @@ def test_the_pfs_root_itself_is_refused(shared: Server, field: str, code: int) -
     (shared.pfs / "another-project").mkdir(exist_ok=True)
     for root in ("/", "//", "/./", "/."):
         assert shared.error("create", body_with(field, root))[0] == code, root
+        record("create", f"PFS root {root!r} as {field}", f"refused {code}")
 
 
 @pytest.mark.parametrize("field,code", FIELDS)
@@ -31,6 +33,8 @@ def test_a_component_over_255_bytes_is_refused_at_create(shared: Server, field: 
     for component in ("a" * 256, "é" * 128):  # 256 bytes either way
         answer = shared.error("create", body_with(field, f"/data/{component}"))
         assert answer[0] == code and str(shared.root) not in answer[1]
+        record("create", f"{len(component)}-character component of 256 bytes as {field}",
+               f"refused {code}")
 
 
 def test_a_component_of_255_bytes_is_accepted(shared: Server) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bmlocal.runtime.storage.s3 import BosSettings, S3Storage
+from tests.hardening.hostile_report import record
 from tests.storage.conftest import moto_endpoint  # noqa: F401 (a fixture: one moto server)
 from tests.storage.moto_server import ACCESS_KEY, SECRET_KEY, client_for
 from tests.storage.test_bos_jobs import bos_config
@@ -53,6 +54,8 @@ def test_a_job_that_rewrites_its_cached_code_changes_nothing_for_the_next_job(
     assert server.node_log(second).strip() == "original"
     cache = server.data_dir / "cache" / "bos"
     assert all(p.read_bytes() != HACKED for p in cache.iterdir())
+    record("S3 cache", "job rewrites its cached code (same size and mtime)",
+           "own copy changed only; next job got the original")
 
 
 def test_a_cache_entry_changed_on_disk_is_detected_and_fetched_again(
@@ -68,6 +71,8 @@ def test_a_cache_entry_changed_on_disk_is_detected_and_fetched_again(
     assert len(gets) == 2  # the changed entry was dropped and downloaded again
     assert storage.fetch(f"/{bucket}/code/main.py", tmp_path / "three").read_bytes() == ORIGINAL
     assert len(gets) == 2  # and the fresh one is reused
+    record("S3 cache", "cache entry changed on disk (same size and mtime)",
+           "sha256 mismatch: dropped and downloaded again")
 
 
 def test_an_upload_never_reads_through_a_file_swapped_for_a_link(
@@ -102,6 +107,8 @@ def test_an_upload_never_reads_through_a_file_swapped_for_a_link(
         stop.set()
         swapper.join()
     assert token not in seen and seen == {"mine"}
+    record("S3 upload", "output swapped file/link during upload (race)",
+           "20 uploads, 0 through the link")
 
 
 @pytest.fixture
@@ -126,3 +133,5 @@ def test_create_answers_within_its_budget_when_the_store_hangs(
     assert "try again" in message and "timed out" in message
     assert SECRET_KEY not in message and ACCESS_KEY not in message
     assert server.ok("list", {"prjId": "p1"})["total"] == 0  # nothing was stored
+    record("create", "BOS store that accepts and never answers",
+           f"406000 in {took:.1f} s: {message}")
