@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, request
 
+from bmlocal.api.app import json_body
 from bmlocal.api.auth import Auth
 from bmlocal.api.validation import CreateValidator
 from bmlocal.errors import ApiError
@@ -52,7 +53,7 @@ def blueprint(service: JobService, auth: Auth, validator: CreateValidator,
     def replay() -> Response:
         try:
             who = viewer(auth)
-            body = request.get_json(silent=True)
+            body = json_body()  # UTF-8 JSON whatever the Content-Type says
             if not isinstance(body, dict):
                 raise ApiError(406001, "param[body] invalid: a JSON object is expected")
             result = run_replay(service, validator, settings, machine(), body, who.check)
@@ -106,7 +107,8 @@ def run_replay(service: JobService, validator: CreateValidator, config: ReplayCo
     try:
         job = parse(body.get("job"), sources, defaults)
     except ReplayInputError as exc:
-        raise ApiError(406001, f"param[job.{exc.field}] invalid: {exc.message}") from None
+        place = "job" if exc.field == "job" else f"job.{exc.field}"
+        raise ApiError(406001, f"param[{place}] invalid: {exc.message}") from None
     project = body.get("prjId") or job.project or config.project
     if not isinstance(project, str) or not project:
         raise ApiError(406001, "param[prjId] invalid: the job names no project; give one "

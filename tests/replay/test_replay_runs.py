@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.replay.support import (CCR_FILES, DATA, STRATEGY_FILES, bmlocal, cloud_job,
                                   replay_json, write_inputs)
@@ -16,8 +17,14 @@ JOB_TIMEOUT = 300  # the distributed launchers start slowly on a busy 2-core mac
 
 def replay_and_check(server: Server, files: list[str], executor: str) -> None:
     write_inputs(server.pfs)
-    ids = {name: replay_json(str(DATA / name), "-p", "p1", *PFS_SOURCES, url=server.url)["id"]
-           for name in files}
+    results = {name: replay_json(str(DATA / name), "-p", "p1", *PFS_SOURCES, url=server.url)
+               for name in files}
+    ids = {name: result["id"] for name, result in results.items()}
+    for name, result in results.items():
+        image = [r for r in result["rows"] if r["field"] == "image"]
+        assert ("CCR" in name.upper()) == bool(image)
+        if image and executor == "docker":
+            assert image[0]["outcome"] == "kept" and "in the local engine" in image[0]["note"]
     for name, job_id in ids.items():
         info = server.wait(job_id, timeout=JOB_TIMEOUT)
         assert info["train_status"] == "SUCCESSED", (name, info, server.node_log(job_id))
@@ -130,6 +137,9 @@ def test_a_taken_name_is_suffixed(server: Server) -> None:
     detail = server.detail(second["id"])
     assert detail["name"] == "cloud-create-replay"
     assert detail["train_config"]["start_cmd"] == "API_KEY=abc123 python train.py"
+    server.wait(second["id"], timeout=120)
+    record = (server.data_dir / "jobs" / str(second["id"]) / "bml-run.json").read_text()
+    assert "abc123" not in record and "API_KEY=***" in record
 
 
 def write(tmp_path: Path, data: Any) -> str:
@@ -150,16 +160,16 @@ def bad_inputs() -> list[tuple[Any, str]]:
             (missing_code, "train_config.code_path PFS /bml-replay/nowhere")]
 
 
-@pytest.mark.parametrize("index", range(4))
-def test_bad_input_exits_non_zero_and_creates_nothing(server: Server, tmp_path: Path,
-                                                      index: int) -> None:
+def test_bad_input_exits_non_zero_and_creates_nothing(server: Server, tmp_path: Path
+                                                      ) -> None:
     write_inputs(server.pfs)
-    data, message = bad_inputs()[index]
-    done = bmlocal("replay", write(tmp_path, data), "-p", "p1", *PFS_SOURCES, url=server.url)
-    assert done.returncode != 0 and message in done.stderr, done.stderr
+    for data, message in bad_inputs():
+        done = bmlocal("replay", write(tmp_path, data), "-p", "p1", *PFS_SOURCES,
+                       url=server.url)
+        assert done.returncode != 0 and message in done.stderr, done.stderr
     assert server.ok("list", {"prjId": "p1", "start": 0, "num": 10})["total"] == 0
-    assert not list((server.data_dir / "jobs").glob("*")) if (server.data_dir / "jobs").exists() \
-        else True
+    jobs = server.data_dir / "jobs"
+    assert not jobs.exists() or not list(jobs.iterdir())
 
 
 def test_a_pool_map_naming_a_missing_pool(make_server) -> None:
@@ -181,3 +191,24 @@ def test_replay_needs_a_token_where_credentials_are_set(make_server) -> None:
                    *PFS_SOURCES, "--ak", "ak1", "--sk", "sk1", url=server.url)
     assert done.returncode == 1 and "406037" in done.stderr
 
+
+
+def test_the_route_answers_errors_with_envelopes(make_server) -> None:
+    server = make_server(config='[[auth.credentials]]\nak = "ak1"\nsk = "sk1"\n'
+                                'projects = ["p1"]\n')
+    url = f"{server.url}/bmlocal/replay"
+    answer = requests.post(url, data=b"{}", timeout=30)
+    assert answer.status_code == 401 and answer.json()["error_code"] == 110
+    token = requests.post(f"{server.url}/oauth/2.0/token", params={
+        "grant_type": "client_credentials", "client_id": "ak1", "client_secret": "sk1"},
+        timeout=30).json()["access_token"]
+    for body, message in ((b"[1]", "param[body] invalid"), (b"\xff{", "param[body] invalid"),
+                          (b'{"job": 5}', "param[job] invalid"),
+                          (b'{"job": {}, "sources": {"code": "FTP"}}', "param[sources]")):
+        answer = requests.post(url, params={"access_token": token}, data=body,
+                               headers={"Content-Type": "text/plain"}, timeout=30)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error_code"] == 406001 and message in answer.json()["error_msg"]
+    answer = requests.get(f"{server.url}/bmlocal/provenance", params={
+        "access_token": token, "id": "1", "prjId": "p1"}, timeout=30)
+    assert answer.status_code == 404 and answer.json()["error_code"] == 406012
