@@ -90,7 +90,7 @@ give_up_seconds = 600
     try:
         job = server.create("ok", **{"resource_config.resource_type": "USER",
                                      "resource_config.resource_name": "lab"})
-        assert server.wait(job, timeout=30)["train_status"] == "SUCCESSED"
+        assert server.wait(job, timeout=60)["train_status"] == "SUCCESSED"
     finally:
         server.stop()
 
