@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from tests.replay.support import (CCR_FILES, DATA, STRATEGY_FILES, bmlocal, cloud_job,
