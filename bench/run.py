@@ -8,7 +8,7 @@ sys.path.insert(0, str(HERE.parent))
 from bmlocal.runtime.executors.docker import engine  # noqa: E402
 
 BENCHES = ["bench_api.py", "bench_scheduler.py", "bench_ddp.py", "bench_sync.py",
-           "bench_docker.py", "bench_faults.py", "bench_hostile.py"]
+           "bench_docker.py", "bench_faults.py", "bench_hostile.py", "bench_provenance.py"]
 
 
 def main() -> int:
