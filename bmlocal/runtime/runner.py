@@ -107,7 +107,7 @@ class Runner:
         if self._stop_requested(job):
             return
         executor = self.executors.for_job(job.spec)
-        if job.spec.env_type == "CCR" and executor is self.executors.process:
+        if job.spec.env_type == "CCR" and executor.name == "process":  # not simulate
             self.event(job, f"CCR image {job.spec.image}:{job.spec.tag} is not used: the "
                             "server runs with --executor process, so the job runs on the host")
         master_port, aux_port = free_ports(2)

@@ -184,3 +184,12 @@ def test_serve_with_the_simulate_executor_and_a_wrong_rule(make_server) -> None:
     assert "simulate.rules[0].statuz: unknown key" in str(refused.value)
     assert "simulate.rules[0].name: value error, not a regular expression" in \
         str(refused.value)
+
+
+def test_a_ccr_job_is_simulated_without_an_engine(sim: BmlServer) -> None:
+    job_id = sim.client.create(job_body("image-job", **{
+        "train_config.env_type": "CCR", "train_config.image": "/team/trainer",
+        "train_config.tag": "v1", "train_config.distribute_strategy": "PytorchDDP"}))
+    assert sim.client.wait(job_id, "p1", timeout=5)["train_status"] == "SUCCESSED"
+    events = sim.client.logs(job_id, "p1", file="job.log")["content"]
+    assert "on simulate" in events and "is not used" not in events
