@@ -11,7 +11,7 @@ FLAGS = (("--host", "address to listen on (127.0.0.1)"), ("--port", "port (8765)
          ("--data-dir", "database, job directories and logs (./.bmlocal)"),
          ("--pfs-root", "where PFS paths live (<data-dir>/pfs)"),
          ("--bos-root", "local bucket directories (<data-dir>/bos)"),
-         ("--executor", "auto, process or docker (auto)"),
+         ("--executor", "auto, process, docker or simulate (auto)"),
          ("--hour-seconds", "length of one max_duration hour in seconds (3600)"),
          ("--grace-seconds", "SIGTERM to SIGKILL grace when a job is ended (30)"),
          ("--config", "TOML file: credentials, pools, GPUs, quotas, BOS"))
