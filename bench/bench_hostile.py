@@ -3,7 +3,8 @@ tests/hardening (archives, a job's own files, paths, the S3 cache) run for real,
 writing its outcome once its assertions passed (nothing escaped, no job stuck); this prints
 them as one table. An attack whose test did not pass is counted as such.
 
-Run: .venv/bin/python bench/bench_hostile.py   (moto[server] for the S3 rows)
+Run: .venv/bin/python bench/bench_hostile.py   (moto[server] for the S3 rows, dockerd and
+`make images` for the container row)
 """
 import json
 import os
@@ -18,7 +19,8 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ["tests/hardening/test_archives.py", "tests/hardening/test_job_files.py",
-         "tests/hardening/test_job_paths.py", "tests/hardening/test_s3_cache.py"]
+         "tests/hardening/test_job_paths.py", "tests/hardening/test_s3_cache.py",
+         "tests/hardening/test_container_escape.py"]
 
 
 def run_tests(report: Path) -> tuple[int, str]:
