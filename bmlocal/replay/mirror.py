@@ -227,12 +227,20 @@ def mirror_image(client: Any, reference: str, registry_known: bool) -> dict[str,
             return {"reference": reference, "status": "unavailable",
                     "note": "not in the local engine and no registry is configured for it"}
         try:
-            name, _, tag = reference.rpartition(":")
-            image = client.images.pull(name, tag=tag)
+            image = _pull(client, reference)
             status = "pulled"
         except Exception as exc:  # noqa: BLE001 - a registry that cannot be reached
             return {"reference": reference, "status": "unavailable",
-                    "note": f"cannot pull: {type(exc).__name__}"}
+                    "note": f"cannot pull: {str(exc)[:200] or type(exc).__name__}"}
     digests = image.attrs.get("RepoDigests") or []
     return {"reference": reference, "status": status, "id": image.id,
             "digest": digests[0].rpartition("@")[2] if digests else None}
+
+
+def _pull(client: Any, reference: str) -> Any:
+    """Streamed, so that a long pull is not cut by the client's read timeout."""
+    name, _, tag = reference.rpartition(":")
+    for event in client.api.pull(name, tag=tag, stream=True, decode=True):
+        if "error" in event:
+            raise RuntimeError(event["error"])
+    return client.images.get(reference)

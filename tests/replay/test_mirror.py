@@ -6,7 +6,7 @@ from pathlib import Path
 
 import boto3
 
-from tests.replay.support import DATA, INPUT_FILES, bmlocal, cloud_job
+from tests.replay.support import DATA, INPUT_FILES, bmlocal, cloud_job, write_inputs
 from tests.storage.moto_server import ACCESS_KEY, SECRET_KEY, client_for
 from tests.support.server import Server
 
@@ -128,3 +128,30 @@ def test_a_path_missing_at_the_source_is_named(moto_launcher, server: Server,
                    endpoint, "--bos-root", str(tmp_path / "b"), url=server.url, **KEYS)
     assert done.returncode != 0 and "/bml-replay/code not found" in done.stderr
     assert not (tmp_path / "b" / ".bmlocal-mirror").exists()
+
+
+def test_an_image_whose_registry_cannot_be_reached(moto_launcher, make_server, docker_engine,
+                                                   tmp_path: Path) -> None:
+    registry = '[docker.registries]\nrepo1 = "127.0.0.1:9"\n'  # nothing listens on port 9
+    server = make_server(config=registry)
+    source, _ = moto_launcher()
+    fill(source)
+    job = cloud_job("detail-ccr-horovod.json")
+    job["train_config"].update(image="/nowhere/img", tag="v1", repository_id="repo1")
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(job))
+
+    write_inputs(server.bos)  # a dry run checks the paths as create would
+    done = bmlocal("replay", str(path), "-p", "p1", "--dry-run", "--output", "json",
+                   url=server.url)
+    assert done.returncode == 0, done.stderr
+    row = next(r for r in json.loads(done.stdout)["rows"] if r["field"] == "image")
+    assert row["outcome"] == "unavailable" and "127.0.0.1:9 cannot be reached" in row["note"]
+
+    config = tmp_path / "bmlocal.toml"
+    config.write_text(registry)
+    rc, report = mirror(str(path), "--source-endpoint", source, "--config", str(config),
+                        "--bos-root", str(tmp_path / "b"), url=server.url)
+    assert rc == 1 and report["image"]["status"] == "unavailable", report
+    assert report["image"]["reference"] == "127.0.0.1:9/nowhere/img:v1"
+    assert copied(report) == 4  # the data is mirrored all the same
