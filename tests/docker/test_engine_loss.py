@@ -74,6 +74,14 @@ def test_stop_ends_a_job_whose_engine_is_away_and_its_container_goes_when_it_is_
         own_engine.stop()
         info = wait_reason(server, job_id, "the Docker engine does not answer")
         assert info["train_status"] == "RUNNING"
+        own_engine.start(live_restore=True)  # back: the job runs on as if nothing happened
+        deadline = time.monotonic() + 30
+        while "status_reason" in (info := server.detail(job_id)):
+            assert time.monotonic() < deadline, info
+            time.sleep(0.1)
+        assert info["train_status"] == "RUNNING"
+        own_engine.stop()
+        wait_reason(server, job_id, "the Docker engine does not answer")
         server.ok("stop", {"id": job_id, "prjId": "p1"})
         info = server.wait(job_id, timeout=30)
         assert info["train_status"] == "STOPPED"
@@ -119,6 +127,32 @@ def test_an_engine_restarted_without_live_restore_fails_the_job_with_the_exit_co
     wait_no_containers(server, own_engine)
 
 
+def test_a_server_started_while_the_engine_is_away_says_so_and_adopts_it_later(
+        make_server, own_engine: OwnEngine) -> None:
+    own_engine.stop()
+    own_engine.start(live_restore=True)
+    server = serve_on(make_server, own_engine)
+    try:
+        job_id = server.ok("create", ccr("adopted", LOOP))
+        running(server, own_engine, job_id)
+        server.stop()
+        own_engine.stop()
+        server.start()  # --executor auto: no engine, CCR jobs refused, its nodes unknown
+        info = wait_reason(server, job_id, "no docker executor answered when the server "
+                                           "started")
+        assert info["train_status"] == "RUNNING"
+        own_engine.start(live_restore=True)
+        server.restart()
+        assert "status_reason" not in server.detail(job_id)
+        server.ok("stop", {"id": job_id, "prjId": "p1"})
+        assert server.wait(job_id, timeout=30)["status_reason"] == "stopped by user"
+        assert "got TERM" in server.node_log(job_id)
+    finally:
+        own_engine.stop()
+        own_engine.start()
+    wait_no_containers(server, own_engine)
+
+
 class SilentRegistry:
     """A TCP server that accepts connections and never answers: a pull from it hangs."""
 
@@ -149,7 +183,7 @@ class SilentRegistry:
 def test_a_pull_that_hangs_times_out_and_holds_no_other_job(make_server) -> None:
     registry = SilentRegistry()
     try:
-        server = make_server(config=f'[docker]\npull_timeout_seconds = 4\n'
+        server = make_server(config=f'[docker]\npull_timeout_seconds = 15\n'
                                     f'registries = {{ stuck = "{registry.address}" }}\n')
         stuck = server.ok("create", ccr("stuck", "true", image="/team/img", tag="1",
                                         **{"train_config.repository_id": "stuck"}))
@@ -161,6 +195,6 @@ def test_a_pull_that_hangs_times_out_and_holds_no_other_job(make_server) -> None
         info = server.wait(stuck, timeout=30)
         assert info["train_status"] == "FAILED"
         assert info["status_reason"] == (f"could not start: image {registry.address}/team/img:1"
-                                         " did not arrive within 4 s (its pull goes on)"), info
+                                         " did not arrive within 15 s (its pull goes on)"), info
     finally:
         registry.close()

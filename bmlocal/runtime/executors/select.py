@@ -47,6 +47,10 @@ class Unavailable:
     def exit_note(self, handle: Handle) -> str:
         return ""
 
+    def trouble(self, handle: Handle) -> str:
+        return (f"no {self.name} executor answered when the server started: the state of "
+                "the job's nodes is unknown until a server starts with one")
+
     def adopt(self, handle: Handle) -> None:
         log.warning("node %s cannot be watched: no %s executor answers", handle, self.name)
 
