@@ -125,7 +125,8 @@ def _fit(rc: dict[str, Any], pool: Pool, mode: str, gpu_count: int) -> list[Row]
         rows.append(Row(name, str(asked), str(limit), "scaled",
                         f"per node: pool {pool.name} has {limit}"))
     gpus = rc.get("gpu_num", asked_gpus)
-    most = pool.max_nodes if not gpus else min(pool.max_nodes, max(gpu_count // gpus, 1))
+    local_gpus = gpus and not getattr(pool, "remote", False)  # a cluster's GPUs are its own
+    most = min(pool.max_nodes, max(gpu_count // gpus, 1)) if local_gpus else pool.max_nodes
     nodes = rc["node_count"]
     if nodes <= most:
         rows.append(Row("node_count", str(nodes), str(nodes), "kept"))
