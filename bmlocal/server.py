@@ -151,4 +151,9 @@ def serve(settings: Settings) -> None:
         server.run()
     finally:
         server.close()
-        runtime.scheduler.shutdown()
+        if not runtime.scheduler.shutdown():
+            # a store or engine that hangs must not hold the exit: what is under way is
+            # taken up by the next start, as after a crash
+            log.warning("work still under way is left to the next start")
+            logging.shutdown()
+            os._exit(0)

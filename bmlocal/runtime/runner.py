@@ -68,6 +68,11 @@ class Runner:
         except OSError as exc:  # a full disk must not turn into a job's failure
             log.warning("job %s: event not written (%s): %s", job.id, exc.strerror, line)
 
+    def cancel_all(self) -> None:
+        """Give up every start under way (the server is shutting down)."""
+        for cancel in list(self._cancels.values()):
+            cancel.set()
+
     def cancel(self, job_id: int) -> None:
         """Ask the start of a job to stop at its next check (the job is STOPPED already)."""
         cancel = self._cancels.get(job_id)

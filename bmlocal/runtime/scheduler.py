@@ -121,13 +121,24 @@ class Scheduler:
                                         daemon=True)
         self._thread.start()
 
-    def shutdown(self) -> None:
-        """Stop watching; running jobs go on under their supervisors."""
+    def shutdown(self, wait: float = 10.0) -> bool:
+        """Stop watching; running jobs go on under their supervisors. Starts under way are
+        given up (the next start queues them again) and other work gets `wait` seconds:
+        False if some is still under way then (the next start takes it up, as after a
+        crash)."""
         self._halt.set()
         self.wakeup.wake(admit=False)
         if self._thread:
             self._thread.join(timeout=5)
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        self.runner.cancel_all()
+        self._pool.shutdown(wait=False)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with self._busy_lock:
+                if not self._busy:
+                    return True
+            time.sleep(0.05)
+        return False
 
     def wake(self, admit: bool = True) -> None:
         self.wakeup.wake(admit)
@@ -284,8 +295,9 @@ class Scheduler:
 
     def _run(self, job: Job, work: Callable[[Job], None]) -> None:
         try:  # "launch failed: ...", "wrap up failed: ..."
-            self._guarded(job, getattr(work, "__name__", "work").strip("_").replace("_", " "),
-                          work)
+            if not self._halt.is_set():  # shutting down: left to the next start
+                self._guarded(job, getattr(work, "__name__", "work").strip("_")
+                              .replace("_", " "), work)
         finally:
             with self._busy_lock:
                 self._busy.discard(job.id)

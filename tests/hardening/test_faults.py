@@ -222,6 +222,29 @@ def test_a_crash_mid_start_is_started_again(make_server: Callable[..., Server]) 
            "the job was queued again at restart and SUCCESSED once")
 
 
+def test_a_shutdown_mid_start_does_not_wait_for_the_copy(
+        make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    job = server.ok("create", job_body("copying", "sh main.sh", **{
+        "train_config.code_path": big_code(server, "copying", 4 * 2**30)}))
+    job_dir = server.data_dir / "jobs" / str(job)
+    wait_for(lambda: any(job_dir.glob(".fetch-*/copying/.weights.bin.bmlocal-partial")))
+    asked = time.monotonic()
+    server.stop()  # SIGTERM
+    took = time.monotonic() - asked
+    assert took < 5, took  # the 4 GB copy was given up, not waited for
+    assert "Traceback" not in server.log_text()
+    (server.pfs / "copying" / "weights.bin").write_bytes(b"small now")
+    server.start()
+    info = server.wait(job, timeout=60)
+    assert info["train_status"] == "SUCCESSED", info
+    assert server.node_log(job).count("started") == 1
+    assert lost(server, [job]) == 0
+    record("shutdown mid-start", "SIGTERM to the server during a 4 GB copy", 1, 0,
+           f"the server exited in {took:.1f} s; the job was queued again at the next start "
+           "and SUCCESSED once")
+
+
 def test_a_crash_mid_start_with_its_engine_down_does_not_hold_the_server(
         make_server: Callable[..., Server], own_engine: OwnEngine) -> None:
     docker = {"extra_args": ["--executor", "docker"], "env": {"DOCKER_HOST": own_engine.host}}
