@@ -8,13 +8,14 @@ sys.path.insert(0, str(HERE.parent))
 from bmlocal.runtime.executors.docker import engine  # noqa: E402
 
 BENCHES = ["bench_api.py", "bench_scheduler.py", "bench_ddp.py", "bench_sync.py",
-           "bench_docker.py", "bench_faults.py", "bench_hostile.py", "bench_provenance.py"]
+           "bench_docker.py", "bench_docker_cpu.py", "bench_faults.py", "bench_hostile.py",
+           "bench_provenance.py"]
 
 
 def main() -> int:
     failed = 0
     for name in BENCHES:
-        if name == "bench_docker.py" and engine() is None:
+        if name.startswith("bench_docker") and engine() is None:
             print(f"{name}: skipped, no Docker engine answers (scripts/dockerd.sh start)")
             continue
         print(f"=== {name}", flush=True)
