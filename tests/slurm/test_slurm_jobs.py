@@ -205,3 +205,13 @@ def test_a_node_that_cannot_see_the_job_directory_says_so(
     info = server.wait(job_id, timeout=30)
     assert info["train_status"] == "FAILED"
     assert "a Slurm node cannot see the job directory" in info["status_reason"], info
+
+
+def test_a_public_pool_mapped_to_slurm_runs_there(slurm_server: Callable[..., Server]
+                                                  ) -> None:
+    server = slurm_server(config=pool_config("CPU_4C_16G"))
+    job_id = server.create("public", "echo on $SLURMD_NODENAME")  # PUBLIC CPU_4C_16G
+    info = server.wait(job_id, timeout=30)
+    assert info["train_status"] == "SUCCESSED", info
+    assert server.node_log(job_id) == "on n1\n"
+    assert "RUNNING: Slurm job" in job_log(server, job_id)
