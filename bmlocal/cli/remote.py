@@ -24,15 +24,18 @@ def get_json(client: Client, path: str, params: dict[str, Any], operation: str) 
     """GET one of bmlocal's JSON routes; its result, or BmlError with the envelope's code."""
     for attempt in (0, 1):
         token = client.token(renew=attempt == 1)
-        answer = client._send("GET", f"{client.url}{path}", operation,
-                              params={**params, **({"access_token": token} if token else {})})
+        query = {**{k: str(v) for k, v in params.items()},
+                 **({"access_token": token} if token else {})}
+        answer = client.send("GET", path, operation, query)
         try:
             payload = answer.json()
         except ValueError:
-            raise BmlError(None, f"HTTP {answer.status_code}: this server has no {path} "
+            payload = None
+        if not isinstance(payload, dict):
+            raise BmlError(None, f"HTTP {answer.status}: this server has no {path} "
                                  "(not a bmlocal server?)", operation=operation,
-                           http_status=answer.status_code) from None
-        code = payload.get("error_code") if isinstance(payload, dict) else None
+                           http_status=answer.status)
+        code = payload.get("error_code")
         if code in (110, 111) and attempt == 0 and client.ak is not None:
             continue
         if code is not None:
@@ -84,11 +87,12 @@ def follow_log(client: Client, job_id: int, project: str, file: str, offset: int
 
 def _stream(client: Client, job_id: int, project: str, file: str, offset: int
             ) -> Iterator[Event]:
+    """One connection of the stream (its own: the client's transport reads whole answers)."""
     token = client.token()
     params = {"id": job_id, "prjId": project, "file": file, "offset": offset,
               **({"access_token": token} if token else {})}
-    with client.session.get(f"{client.url}{STREAM}", params=params, stream=True,
-                            timeout=(client.timeout, 60)) as answer:
+    with requests.get(f"{client.url}{STREAM}", params=params, stream=True,
+                      timeout=(client.timeout, 60)) as answer:
         if answer.headers.get("Content-Type", "").startswith("application/json"):
             payload = answer.json()
             if payload.get("error_code") in (110, 111) and client.ak is not None:

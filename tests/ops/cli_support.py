@@ -1,10 +1,15 @@
 """Running the `bmlocal` command against a test server, as a user's shell would."""
+import io
 import json
 import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bmlocal.cli import main
 
 from tests.support.server import Server
 
@@ -17,10 +22,35 @@ def cli_env(server: Server, project: str = "p1", **extra: str) -> dict[str, str]
     return env
 
 
-def cli(server: Server, *args: str, project: str = "p1", timeout: float = 90,
-        **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bmlocal.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env=cli_env(server, project, **extra))
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(server: Server, *args: str, project: str = "p1", **extra: str) -> Done:
+    """The command run in this process (its whole code path, a fraction of the start-up
+    time of a new interpreter); the tests that need a process of its own use cli_process."""
+    saved = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(cli_env(server, project, **extra))
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = int(exc.code or 0)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return Done(code, out.getvalue(), err.getvalue())
+
+
+def cli_process(server: Server, *args: str, **popen: Any) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bmlocal.cli", *args], text=True,
+                            env=cli_env(server), **popen)
 
 
 def cli_json(server: Server, *args: str, **kwargs: Any) -> Any:

@@ -2,12 +2,11 @@
 and its exit codes; errors carry the cloud's code; a followed log survives a restart."""
 import json
 import subprocess
-import sys
 import time
 
 import yaml
 
-from tests.ops.cli_support import cli, cli_env, cli_json, json_lines, ticking, write_job
+from tests.ops.cli_support import cli, cli_json, cli_process, json_lines, ticking, write_job
 from tests.support.server import job_body
 
 CREDENTIALS = """
@@ -139,15 +138,14 @@ def test_pools_show_gpu_holders_and_queue_positions(make_server):
 
 def test_follow_survives_a_server_restart(server):
     job = server.create("long", ticking(12, 0.4))
-    follower = subprocess.Popen([sys.executable, "-m", "bmlocal.cli", "logs", str(job), "-f"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=cli_env(server))
+    follower = cli_process(server, "logs", str(job), "-f", stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
     assert follower.stdout is not None
     assert follower.stdout.readline() == "tick 0\n"
     server.restart()
-    out, err = follower.communicate(timeout=60)
-    assert follower.returncode == 0, err
-    assert "tick 0\n" + out == "".join(f"tick {i}\n" for i in range(12))
+    rest = follower.stdout.read()  # the same buffered reader: nothing read ahead is lost
+    assert follower.wait(timeout=60) == 0, follower.stderr.read() if follower.stderr else ""
+    assert "tick 0\n" + rest == "".join(f"tick {i}\n" for i in range(12))
 
 
 def test_ls_filters_by_status(server):
@@ -159,9 +157,8 @@ def test_ls_filters_by_status(server):
     assert [i["id"] for i in failed["items"]] == [bad]
     assert [i["id"] for i in cli_json(server, "ls", "-n", "1")["items"]] == [bad]
     started = time.monotonic()
-    watcher = subprocess.Popen([sys.executable, "-m", "bmlocal.cli", "ls", "--watch", "0.2",
-                                "-o", "json"], stdout=subprocess.PIPE, text=True,
-                               env=cli_env(server))
+    watcher = cli_process(server, "ls", "--watch", "0.2", "-o", "json",
+                          stdout=subprocess.PIPE)
     assert watcher.stdout is not None
     pages = [json.loads(watcher.stdout.readline()) for _ in range(3)]
     watcher.terminate()

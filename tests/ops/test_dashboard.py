@@ -44,13 +44,20 @@ def test_list_filter_search_page_and_pools(make_server, driver):
     server.wait(holder, "RUNNING")
     queued = [server.create(f"queued-{i}") for i in range(20)]
     other = server.create("other-project", prjId="p2")
+    on_gpu = {"resource_config.resource_name": "GPU_V100", "resource_config.gpu_num": 1}
+    fails = server.create("gpu-fails", "exit 1", **on_gpu)
+    stopped = server.create("gpu-stopped", "sleep 60", **on_gpu)
+    server.wait(fails)
+    server.wait(stopped, "RUNNING")
+    server.ok("stop", {"id": stopped, "prjId": "p1"})
+    server.wait(stopped)
 
     driver.get(server.url + "/")
-    assert rows(driver) == [str(i) for i in [other, *reversed(queued)][:20]]
-    driver.find_element(By.ID, "next").click()
-    until(lambda: rows(driver) == [str(i) for i in [queued[0], blocker, holder, evil]],
-          what="page 2")
+    assert rows(driver) == [str(i) for i in [stopped, fails, other, *reversed(queued)][:20]]
     screenshot(driver, "dashboard-jobs.png")
+    driver.find_element(By.ID, "next").click()
+    until(lambda: rows(driver) == [str(i) for i in [*reversed(queued[:3]), blocker, holder,
+                                                    evil]], what="page 2")
 
     driver.get(server.url + "/")
     Select(driver.find_element(By.ID, "filter-status")).select_by_value("SUCCESSED")
@@ -98,12 +105,12 @@ def test_open_a_job_watch_its_log_grow_and_stop_it(server, driver):
     screenshot(driver, "dashboard-job.png")
 
     driver.find_element(By.ID, "stop").click()
-    prompt = driver.switch_to.alert
+    prompt = until(lambda: driver.switch_to.alert, what="the confirmation")
     assert prompt.text == "Stop job %d (watched)?" % job
     prompt.dismiss()
     assert server.detail(job)["train_status"] == "RUNNING"
     driver.find_element(By.ID, "stop").click()
-    driver.switch_to.alert.accept()
+    until(lambda: driver.switch_to.alert, what="the confirmation").accept()
     until(lambda: driver.find_element(By.ID, "job-status").text == "STOPPED", what="STOPPED")
     assert server.detail(job)["status_reason"] == "stopped by user"
     driver.refresh()
@@ -111,7 +118,7 @@ def test_open_a_job_watch_its_log_grow_and_stop_it(server, driver):
     assert "stopped by user" in history and "RUNNING" in history
     assert "process" in driver.find_element(By.ID, "nodes").text
     driver.find_element(By.ID, "delete").click()
-    driver.switch_to.alert.accept()
+    until(lambda: driver.switch_to.alert, what="the confirmation").accept()
     until(lambda: driver.current_url.rstrip("/") == server.url, what="back to the list")
     assert str(job) not in rows(driver)
 

@@ -72,13 +72,20 @@ def rss_kb(pid: int) -> int:
 
 def test_a_multi_gigabyte_log_is_read_from_its_end_in_bounded_memory(server):
     size, release = 3 << 30, server.root / "release"
-    # A sparse 3 GB log, removed before the job ends (its copy to output_path would be real).
-    job = server.create("big", f"python -c \"import os, time; p = os.environ['BML_LOG_DIR'] + "
-                               f"'/big.log'; f = open(p, 'wb'); f.truncate({size}); "
-                               f"f.seek({size - (1 << 20)}); f.write(b'x' * {(1 << 20) - 6} + b'tail!\\n'); "
-                               f"f.close()\n"
-                               f"while not os.path.exists('{release}'): time.sleep(0.1)\n"
-                               f"os.remove(p)\"")
+    # A sparse 3 GB log ending in 1 MB of text, removed before the job ends (its copy to
+    # output_path would be a real 3 GB).
+    code = server.write_code("code/big", {"big.py": f"""
+import os, time
+path = os.environ["BML_LOG_DIR"] + "/big.log"
+with open(path, "wb") as f:
+    f.truncate({size})
+    f.seek({size - (1 << 20)})
+    f.write(b"x" * {(1 << 20) - 6} + b"tail!\\n")
+while not os.path.exists({str(release)!r}):
+    time.sleep(0.1)
+os.remove(path)
+"""})
+    job = server.create("big", "python big.py", **{"train_config.code_path": code})
     big = server.data_dir / "jobs" / str(job) / "logs" / "big.log"
     deadline = time.monotonic() + 30
     while not (big.exists() and big.stat().st_size == size):
