@@ -1,4 +1,6 @@
 """PytorchDDP: torchrun on every node, joined through node 0's static rendezvous."""
+import os
+
 from bmlocal.launchers.base import (
     JOIN_TIMEOUT_S, NodeCommand, Topology, exec_prefixed, node_log_dir, python_command,
     python_module, shell, workers_per_node)
@@ -8,6 +10,8 @@ LAUNCHER_MODULES = {"torch.distributed.run", "torch.distributed.launch"}
 # connects with this timeout, then retries once after a random backoff (up to ~1.3 x the
 # timeout): it gives up on a node 0 that never comes after 2-3.3 x this.
 CLIENT_TIMEOUT_S = 15
+# Its sitecustomize destroys torch.distributed's process groups at exit (see its docstring).
+EXIT_HOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_exit")
 
 
 def node_command(start_cmd: str, topo: Topology) -> NodeCommand:
@@ -49,4 +53,6 @@ def _env(topo: Topology) -> dict[str, str]:
     env["MASTER_PORT"] = str(topo.master_port)
     # torchrun prefixes each worker's teed lines with this (${rank} is the global rank)
     env["TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"] = f"[node {topo.node_rank} rank ${{rank}}] "
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (EXIT_HOOK_DIR, os.environ.get("PYTHONPATH")) if p)
     return env

@@ -75,8 +75,12 @@ def test_the_ddp_launcher_is_not_wrapped_twice(server: Server) -> None:
 def test_a_node_that_never_joins_fails_the_job_in_bounded_time(server: Server,
                                                                strategy: str) -> None:
     script = SCRIPTS[strategy]
-    launch = {"PytorchDDP": f"torchrun {script}", "Horovod": f"horovodrun python {script}"}
-    cmd = f'if [ "$BML_NODE_RANK" = 1 ]; then sleep 600; else {launch[strategy]}; fi'
+    lonely = 'if [ "$BML_NODE_RANK" = 1 ]; then sleep 600; else {}; fi'
+    cmd = {"PytorchDDP": lonely.format(f"torchrun {script}"),
+           # horovodrun must be the whole start_cmd (else the node fails at once, saying why):
+           # here node 1's rank never joins the world
+           "Horovod": "horovodrun -np 2 sh -c '{}'".format(lonely.format(f"python {script}"))
+           }[strategy]
     started = time.monotonic()
     job_id = create(server, f"lonely-{strategy.lower()}", strategy, 2, cmd)
     info = server.wait(job_id, timeout=180)

@@ -1,4 +1,5 @@
 """Each strategy's node command: exact argv and environment."""
+import os
 import shlex
 import subprocess
 
@@ -7,6 +8,7 @@ import pytest
 from bmlocal.launchers import node_command
 from bmlocal.launchers.base import (NodeCommand, Topology, python_module,
                                     split_assignments, words)
+from bmlocal.launchers.pytorch import EXIT_HOOK_DIR
 
 PY = "/venv/bin/python"
 LOGS = "/jobs/7/logs"
@@ -48,6 +50,8 @@ def ddp_env(node_count: int, node_rank: int, nproc: int = 1) -> dict[str, str]:
         "MASTER_ADDR": "127.0.0.1",
         "MASTER_PORT": "29500",
         "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE": f"[node {node_rank} rank ${{rank}}] ",
+        "PYTHONPATH": os.pathsep.join(p for p in (EXIT_HOOK_DIR, os.environ.get("PYTHONPATH"))
+                                      if p),
     }
 
 

@@ -7,6 +7,7 @@ from typing import Iterator
 
 import pytest
 
+from bmlocal.launchers.pytorch import EXIT_HOOK_DIR
 from tests.distributed.conftest import FRAMEWORKS, require
 from tests.support.server import Server
 
@@ -76,6 +77,10 @@ def test_kubeflows_cpu_demo_with_bare_torchrun(server: Server) -> None:
     assert info["train_status"] == "SUCCESSED", (info, logs[-3000:])
     for rank in (0, 1):
         assert f"rank {rank} world_size 2 result tensor([2])" in logs
+        # the demo never destroys its process group: the exit hook does (test_exit_hook.py)
+        node = json.loads((server.data_dir / "jobs" / str(info["id"]) / "nodes" / str(rank)
+                           / "node.json").read_text())
+        assert node["env"]["PYTHONPATH"].split(os.pathsep)[0] == EXIT_HOOK_DIR
 
 
 def test_paddles_collective_example_with_fleetrun(server: Server) -> None:

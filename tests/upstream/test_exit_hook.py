@@ -1,0 +1,49 @@
+"""The sitecustomize bmlocal puts first on a PytorchDDP node's PYTHONPATH: it destroys
+torch.distributed's process groups at exit, costs nothing where torch is not used, and hands
+over to any other sitecustomize."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bmlocal.launchers.pytorch import EXIT_HOOK_DIR
+from tests.distributed.conftest import require
+from tests.support.server import free_port
+
+
+def run(code: str, extra_path: str = "") -> str:
+    path = os.pathsep.join(p for p in (EXIT_HOOK_DIR, extra_path) if p)
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": path})
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout
+
+
+def test_nothing_is_imported_where_torch_is_not_used() -> None:
+    assert run("import sys; print('torch' in sys.modules)").strip() == "False"
+
+
+def test_another_sitecustomize_still_runs(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text("import builtins; builtins.SEEN = 'theirs'\n")
+    assert run("print(SEEN)", str(tmp_path)).strip() == "theirs"
+
+
+@pytest.mark.slow
+def test_process_groups_are_destroyed_at_exit_after_the_scripts_own_handlers() -> None:
+    require("torch")
+    out = run(f"""
+import atexit, torch.distributed as dist
+dist.init_process_group("gloo", init_method="tcp://127.0.0.1:{free_port()}", rank=0,
+                        world_size=1)
+original = dist.destroy_process_group
+def destroy(*args):
+    print("destroyed", flush=True)
+    original(*args)
+    print("initialized after:", dist.is_initialized(), flush=True)
+dist.destroy_process_group = destroy
+atexit.register(lambda: print("script's handler, initialized:", dist.is_initialized()))
+""")
+    assert out.splitlines() == ["script's handler, initialized: True", "destroyed",
+                                "initialized after: False"]
