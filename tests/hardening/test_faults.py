@@ -232,7 +232,8 @@ def test_a_shutdown_mid_start_does_not_wait_for_the_copy(
     asked = time.monotonic()
     server.stop()  # SIGTERM
     took = time.monotonic() - asked
-    assert took < 5, took  # the 4 GB copy was given up, not waited for
+    assert took < 15, took  # not the 4 GB copy's time
+    assert "left to the next start" not in server.log_text()  # given up, not timed out
     assert "Traceback" not in server.log_text()
     (server.pfs / "copying" / "weights.bin").write_bytes(b"small now")
     server.start()
