@@ -108,10 +108,10 @@ def test_stop_while_staging_is_at_once_and_the_slot_comes_back(tmp_path: Path) -
         server.ok("stop", {"id": slow, "prjId": "p1"})
         info = server.detail(slow)
         took = time.monotonic() - asked
-        assert info["train_status"] == "STOPPED" and took < 1.0, (info, took)
+        assert info["train_status"] == "STOPPED" and took < 2.0, (info, took)
         server.ok("delete", {"id": slow, "prjId": "p1"})  # deletable while staging goes on
         after = server.create("after", "echo next")
-        server.wait(after, "RUNNING", timeout=10)  # the 4 GB copy was abandoned, not ended
+        server.wait(after, "RUNNING", timeout=20)  # the 4 GB copy was abandoned, not ended
         freed = time.monotonic() - asked
         assert server.wait(after, timeout=30)["train_status"] == "SUCCESSED"
         assert server.node_log(slow) == ""  # it never started
@@ -170,7 +170,7 @@ def test_a_docker_engine_that_hangs_does_not_stall_other_jobs(
         quick = server.create("quick", "sleep 1")
         assert server.wait(quick, timeout=30)["train_status"] == "SUCCESSED"
         took = time.monotonic() - asked
-        assert took < 5, took  # the engine's 10 s timeouts are not on its way
+        assert took < 8, took  # no engine's 10 s timeout on its way
         long = server.create("long", "sleep 60")
         server.wait(long, "RUNNING", timeout=30)
         server.ok("stop", {"id": long, "prjId": "p1"})
