@@ -13,10 +13,14 @@ from tests.distributed.conftest import require
 from tests.support.server import free_port
 
 
-def run(code: str, extra_path: str = "") -> str:
+def python(code: str, extra_path: str = "") -> subprocess.CompletedProcess:
     path = os.pathsep.join(p for p in (EXIT_HOOK_DIR, extra_path) if p)
-    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "PYTHONPATH": path})
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": path})
+
+
+def run(code: str, extra_path: str = "") -> str:
+    ran = python(code, extra_path)
     assert ran.returncode == 0, ran.stderr
     return ran.stdout
 
@@ -47,3 +51,18 @@ atexit.register(lambda: print("script's handler, initialized:", dist.is_initiali
 """)
     assert out.splitlines() == ["script's handler, initialized: True", "destroyed",
                                 "initialized after: False"]
+
+
+@pytest.mark.slow
+def test_a_process_ending_on_an_exception_is_left_as_it_is() -> None:
+    require("torch")
+    code = f"""
+import torch.distributed as dist
+dist.init_process_group("gloo", init_method="tcp://127.0.0.1:{free_port()}", rank=0,
+                        world_size=1)
+dist.destroy_process_group = lambda *args: print("destroyed", flush=True)
+raise RuntimeError("the script failed")
+"""
+    ran = python(code)
+    assert ran.returncode == 1 and "RuntimeError: the script failed" in ran.stderr
+    assert "destroyed" not in ran.stdout

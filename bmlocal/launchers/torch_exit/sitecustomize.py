@@ -7,7 +7,9 @@ it while the interpreter finalizes, it needs the GIL, Python ends that thread wi
 pthread_exit, the unwind crosses a C++ destructor and the rank aborts: `terminate called
 without an active exception`, SIGABRT, after every step of the work is done (PyTorch knows
 it: pytorch/pytorch#179291). Destroying the process groups at exit, while the interpreter is
-still whole, removes that race. Then any other sitecustomize on the path runs as usual.
+still whole, removes that race. A process ending on an uncaught exception is left alone: its
+peers may still wait in a collective that destroying would wait for. Then any other
+sitecustomize on the path runs as usual.
 """
 import atexit
 import importlib.machinery
@@ -16,9 +18,17 @@ import os
 import sys
 
 
+_failed: list[bool] = []
+
+
+def note_failure(kind, value, traceback) -> None:  # noqa: ANN001 - sys.excepthook's shape
+    _failed.append(True)
+    _original_excepthook(kind, value, traceback)
+
+
 def destroy_process_groups() -> None:
     dist = sys.modules.get("torch.distributed")
-    if dist is None:
+    if dist is None or _failed:
         return
     try:
         if dist.is_available() and dist.is_initialized():
@@ -35,5 +45,7 @@ def run_next_sitecustomize() -> None:
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
+_original_excepthook = sys.excepthook
+sys.excepthook = note_failure
 atexit.register(destroy_process_groups)
 run_next_sitecustomize()
