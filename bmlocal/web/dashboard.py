@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request
 
 from bmlocal.api.auth import Auth, TokenError
+from bmlocal.api.validation import MAX_ROW_ID
 from bmlocal.errors import ApiError
 from bmlocal.runtime.service import JobService
 from bmlocal.runtime.status import Status
@@ -48,6 +49,12 @@ def finish(response: Response) -> Response:
     if made and not request.cookies.get(CSRF_COOKIE):
         response.set_cookie(CSRF_COOKIE, made, httponly=True, samesite="Strict")
     return response
+
+
+def page_number(text: str) -> int:
+    """The jobs page asked for: 1 for anything but a plausible page number."""
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 9 and \
+        int(text) > 0 else 1
 
 
 def safe_next(target: str | None) -> str:
@@ -89,7 +96,7 @@ def blueprint(service: JobService, auth: Auth, views: Views) -> Blueprint:
         return wrapped
 
     def visible_job(who: Viewer, job_id: int) -> Job:
-        job = views.store.get(job_id)
+        job = views.store.get(job_id) if job_id <= MAX_ROW_ID else None
         if job is None or not who.allows(job.project):
             raise ApiError(406012)
         return job
@@ -100,8 +107,7 @@ def blueprint(service: JobService, auth: Auth, views: Views) -> Blueprint:
         project = request.args.get("project") or None
         status = request.args.get("status") or None
         text = request.args.get("q") or None
-        number = max(int(request.args.get("page", "1")) if request.args.get(
-            "page", "1").isdigit() else 1, 1)
+        number = page_number(request.args.get("page", ""))
         allowed = who.projects()
         if project is not None:
             who.check(project)

@@ -63,3 +63,13 @@ def test_sign_in_keeps_its_target_on_this_server(make_server):
     assert "HttpOnly" in signed.headers["Set-Cookie"]
     assert session.get(f"{server.url}/pools", timeout=10).status_code == 200
     assert "s" not in [c.value for c in session.cookies if c.name == "bmlocal_token"]
+
+
+def test_odd_addresses_answer_with_a_message_never_a_server_error(server):
+    for path in ("/?page=99999999999999999999999", "/?page=-1&status=NOPE&q=%00",
+                 "/jobs/99999999999999999999999", "/jobs/0", "/jobs/1/outputs/x",
+                 "/stream/v1/logs?id=99999999999999999999&prjId=p1", "/ops/v1/job?id=1",
+                 "/nothing-here"):
+        answer = requests.get(server.url + path, timeout=10)
+        assert answer.status_code < 500, (path, answer.status_code, answer.text[:200])
+        assert "Traceback" not in answer.text

@@ -40,6 +40,7 @@ function follow(box, pre) {
   source.addEventListener("error", (e) => {
     if (e.data) { pre.dataset.error = JSON.parse(e.data).error_msg; source.close(); }
   });
+  return source;
 }
 
 function showStatus(status) {
@@ -53,5 +54,13 @@ document.addEventListener("DOMContentLoaded", () => {
   confirmations();
   localTimes();
   const box = document.getElementById("logs");
-  if (box) for (const pre of box.querySelectorAll("pre.log")) follow(box, pre);
+  // Each followed log holds a connection (and a server thread): only the open ones.
+  if (box) for (const details of box.querySelectorAll("details")) {
+    const pre = details.querySelector("pre.log");
+    if (details.open) pre.source = follow(box, pre);
+    details.addEventListener("toggle", () => {
+      if (details.open && !pre.source) pre.source = follow(box, pre);
+      if (!details.open && pre.source) { pre.source.close(); pre.source = null; }
+    });
+  }
 });
