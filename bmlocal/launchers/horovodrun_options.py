@@ -39,6 +39,8 @@ REPLACED = [
     ("hostfile", "--hostfile", "the job's nodes are the hosts"),
     ("ssh_port", "--ssh-port", "no ssh: every node runs its own ranks"),
     ("ssh_identity_file", "--ssh-identity-file", "no ssh: every node runs its own ranks"),
+    ("verbose", "--verbose", "bmlocal's node agent has no more to say"),
+    ("disable_cache", "--disable-cache", "bmlocal runs no start-up checks to cache"),
 ]
 
 
@@ -64,7 +66,7 @@ def parse(argv: list[str]) -> Horovodrun:
             raise Refused(f"horovodrun {option} is not supported here: {why}")
     if not args.command:
         raise Refused("horovodrun was given no command to run")
-    notes = [f"horovodrun {option} {_shown(getattr(args, dest))}: not used, {what}"
+    notes = [f"horovodrun {_shown(option, getattr(args, dest))}: not used, {what}"
              for dest, option, what in REPLACED if getattr(args, dest, None)]
     env: dict[str, str] = {}
     config_parser.set_env_from_args(env, args)
@@ -83,6 +85,10 @@ def _horovod_parse(argv: list[str]) -> argparse.Namespace:
         sys.argv = saved
 
 
-def _shown(value: object) -> str:
-    return ",".join(sorted(value)) if isinstance(value, (set, list)) else str(value)
+def _shown(option: str, value: object) -> str:
+    """The option as given: `-np 2`, `-H a:1,b:1`, `--verbose`."""
+    if value is True:
+        return option
+    return f"{option} " + (",".join(sorted(value)) if isinstance(value, (set, list))
+                           else str(value))
 

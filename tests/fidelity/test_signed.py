@@ -70,7 +70,7 @@ def test_a_signature_over_the_host_without_its_port_is_accepted(keyed: Server) -
 
 
 def test_query_parameters_are_part_of_the_signature(keyed: Server) -> None:
-    ok = signed_post(keyed, "list", {"prjId": "p1"}, params={"x": "1"})
+    ok = signed_post(keyed, "list", {"prjId": "p1"}, params={"x": "1", "note": "a b/é~*"})
     assert "result" in ok.json(), ok.text
     tampered = signed_post(keyed, "list", {"prjId": "p1"}, params={"x": "1"},
                            sent_params={"x": "2"})
