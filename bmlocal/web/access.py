@@ -14,7 +14,7 @@ from bmlocal.config import Credential
 from bmlocal.errors import ApiError
 
 TOKEN_COOKIE = "bmlocal_token"
-HTTP_STATUS = {110: 401, 111: 401, 406037: 403, 406012: 404, 406001: 400, 406014: 409,
+HTTP_STATUS = {18: 429, 110: 401, 111: 401, 406037: 403, 406012: 404, 406001: 400, 406014: 409,
                406027: 409}
 _log_ids = itertools.count(time.time_ns() // 1000 + 1)
 

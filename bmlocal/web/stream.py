@@ -10,6 +10,7 @@ Last-Event-ID; the CLI passes `offset`). A stream lasts at most MAX_SECONDS, the
 without `end`: the client reconnects from its offset. The file is read in bounded chunks
 through a descriptor that stays on it, so a multi-GB log never enters memory."""
 import json
+import threading
 import time
 from typing import BinaryIO, Iterator
 
@@ -25,8 +26,11 @@ from bmlocal.web.access import error_response, viewer, whole_number
 PATH = "/stream/v1/logs"
 POLL_SECONDS = 0.2  # how often a quiet file is looked at again
 STATUS_EVERY_SECONDS = 1.0
-KEEPALIVE_SECONDS = 15.0
+KEEPALIVE_SECONDS = 5.0  # also how soon a quiet stream notices that its client left
 MAX_SECONDS = 300.0
+# Streams followed at once: each holds one of the server's threads (16 by default) for as
+# long as it lasts, so past this many a new one is refused and the API keeps its threads.
+MAX_STREAMS = 8
 
 
 def event(kind: str, data: dict, event_id: int | None = None) -> bytes:
@@ -118,8 +122,9 @@ def log_name() -> str:
     return name
 
 
-def blueprint(service: JobService, auth: Auth) -> Blueprint:
+def blueprint(service: JobService, auth: Auth, max_streams: int = MAX_STREAMS) -> Blueprint:
     bp = Blueprint("stream", __name__)
+    places = threading.BoundedSemaphore(max_streams)
 
     @bp.route(PATH, methods=["GET"])
     def follow() -> Response:
@@ -133,9 +138,14 @@ def blueprint(service: JobService, auth: Auth) -> Blueprint:
             offset = int(resumed) if resumed.isdigit() and len(resumed) < 19 else \
                 whole_number("offset", default=0)
             follower = LogFollower(service, project, job_id, name, offset)
+            if not places.acquire(blocking=False):
+                raise ApiError(18, f"Open api qps request limit reached: {max_streams} logs "
+                                   "are followed at once; try again when one ends")
         except ApiError as exc:
             return error_response(exc)
-        return Response(follower.events(), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        response = Response(follower.events(), mimetype="text/event-stream",
+                            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        response.call_on_close(places.release)  # however the stream ends, started or not
+        return response
 
     return bp

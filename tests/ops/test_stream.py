@@ -115,3 +115,29 @@ def test_a_link_planted_in_the_log_directory_is_not_followed(server):
     server.wait(job)
     found = events(server, id=job, file="leak.log")
     assert text_of(found) == "" and found[-1][0] == "end"
+
+
+def test_streams_past_the_limit_are_refused_and_their_places_come_back(server):
+    job = server.create("chatty", ticking(600, 0.1))
+    server.wait(job, "RUNNING")
+    url, params = f"{server.url}/stream/v1/logs", {"id": job, "prjId": "p1"}
+
+    def opened() -> requests.Response:
+        answer = requests.get(url, params=params, stream=True, timeout=30)
+        assert answer.status_code == 200, answer.text
+        next(answer.iter_lines())  # the stream is being served
+        return answer
+    streams = [opened() for _ in range(8)]
+    refused = requests.get(url, params=params, timeout=30)
+    assert (refused.status_code, refused.json()["error_code"]) == (429, 18)
+    assert server.detail(job)["train_status"] == "RUNNING"  # the API still has its threads
+    streams.pop().close()
+    deadline = time.monotonic() + 15
+    while (again := requests.get(url, params=params, stream=True, timeout=30)
+           ).status_code != 200:
+        assert time.monotonic() < deadline, "a closed stream's place did not come back"
+        time.sleep(0.2)
+    again.close()
+    for stream in streams:
+        stream.close()
+    server.ok("stop", {"id": job, "prjId": "p1"})

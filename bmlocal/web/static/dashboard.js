@@ -39,6 +39,10 @@ function follow(box, pre) {
   });
   source.addEventListener("error", (e) => {
     if (e.data) { pre.dataset.error = JSON.parse(e.data).error_msg; source.close(); }
+    else if (source.readyState === EventSource.CLOSED && !pre.dataset.ended) {
+      pre.dataset.error = "this log cannot be followed now (too many followed logs?): reload later";
+      pre.textContent = text + "\n[" + pre.dataset.error + "]";
+    }
   });
   return source;
 }
