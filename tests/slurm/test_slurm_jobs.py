@@ -99,7 +99,7 @@ def test_stop_of_a_pending_and_a_running_slurm_job(slurm_server: Callable[..., S
     server.ok("stop", {"id": running, "prjId": "p1"})
     info = server.wait(running, timeout=30)
     assert info["train_status"] == "STOPPED", info
-    assert time.monotonic() - began < 5
+    assert time.monotonic() - began < 10  # the grace (3 s) and Slurm's wrap-up, not more
     assert "got TERM" in server.node_log(running, 0) + server.node_log(running, 1)
     slurm_ids = re.findall(r"Slurm job (\d+)", job_log(server, running))
     assert slurm_ids and squeue("--states=RUNNING,COMPLETING", "-j", slurm_ids[0]) == ""

@@ -24,7 +24,7 @@ from bmlocal.runtime.environment import host_environment
 from bmlocal.runtime.executors.docker import INSIDE, DockerExecutor, image_reference
 from bmlocal.runtime.executors.base import (NODE_LOST, OUT_OF_MEMORY, Handle, JobPaths,
                                             NodeSpec)
-from bmlocal.runtime.executors.slurm_node import MASTER_PLACEHOLDER, NOT_SHARED
+from bmlocal.runtime.executors.slurm_node import MASTER_PLACEHOLDER, NOT_SHARED, SUBMITTED_NODE
 from bmlocal.runtime.executors.slurm_state import (FORGOTTEN, Meaning, Phase, QueueEntry,
                                                    QueueError, read_queue)
 from bmlocal.runtime.executors.supervisor import write_json
@@ -238,7 +238,7 @@ class SlurmExecutor:
 
     def _write_node(self, spec: NodeSpec) -> None:
         spec.state_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("child.json", "exit.json", "slurm.json"):
+        for stale in ("child.json", "exit.json", "slurm.json", "node.json"):
             (spec.state_dir / stale).unlink(missing_ok=True)
         node = {"job_id": spec.job_id, "rank": spec.rank, "argv": spec.argv, "env": spec.env,
                 "cwd": spec.host_paths.code, "log_path": str(spec.log_path),
@@ -246,7 +246,7 @@ class SlurmExecutor:
                 "cpu_set": None, "memory_gb": spec.memory_gb}
         if self.container:
             node["docker"] = self.container.run_spec(spec)
-        write_json(spec.state_dir / "node.json", node)
+        write_json(spec.state_dir / SUBMITTED_NODE, node)
 
     def _cancel_earlier(self, job_state: Path) -> None:
         """An allocation of an earlier start of this job that a crash left unrecorded."""

@@ -1,8 +1,8 @@
 """What `srun` runs on every node of a Slurm allocation: this node's part of the job.
 
 Run as `python -m bmlocal.runtime.executors.slurm_node JOB_STATE_DIR`. The node takes its
-rank from SLURM_NODEID and the files bmlocal wrote for that rank (JOB_STATE_DIR/RANK/
-node.json, the format the process executor's supervisor reads), puts node 0's address (the
+rank from SLURM_NODEID and the file bmlocal wrote for that rank (JOB_STATE_DIR/RANK/
+node.in.json, in the format of the supervisor's node.json), puts node 0's address (the
 first host of SLURM_JOB_NODELIST, as Slurm's NodeAddr names it) where bmlocal left
 MASTER_PLACEHOLDER, and runs the node under the same supervisor as on one machine. The
 supervisor leaves exit.json beside node.json: squeue forgets ended jobs, the files stay.
@@ -20,6 +20,7 @@ from bmlocal.runtime.executors import supervisor
 
 MASTER_PLACEHOLDER = "bml-slurm-master.invalid"
 NOT_SHARED = 3  # this node cannot see the job directory
+SUBMITTED_NODE = "node.in.json"  # what bmlocal wrote for the node, before it is placed
 # Slurm's variables a node's job sees (not its task layout: that is the launcher's)
 SHOWN = ("SLURM_JOB_ID", "SLURM_NODEID", "SLURMD_NODENAME", "SLURM_JOB_NODELIST",
          "SLURM_CLUSTER_NAME", "SLURM_JOB_PARTITION")
@@ -68,8 +69,11 @@ def docker_argv(config: dict, name: str) -> list[str]:
 
 
 def prepare(state_dir: Path, master: str) -> str | None:
-    """Write the node's resolved node.json; for CCR nodes, the container's name."""
-    config = substitute(json.loads((state_dir / "node.json").read_text()), master)
+    """Write node.json, the supervisor's, from what bmlocal wrote (node.in.json, kept for a
+    run again of a job Slurm requeued); for CCR nodes, the container's name."""
+    config = substitute(json.loads((state_dir / SUBMITTED_NODE).read_text()), master)
+    for stale in ("child.json", "exit.json"):  # of an earlier run of a requeued job
+        (state_dir / stale).unlink(missing_ok=True)
     container = None
     config["env"].update({k: os.environ[k] for k in SHOWN if k in os.environ})
     if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPUs Slurm gave this node
@@ -84,14 +88,14 @@ def prepare(state_dir: Path, master: str) -> str | None:
     record = {"host": os.environ.get("SLURMD_NODENAME", socket.gethostname()),
               "master": master, "slurm_job": os.environ.get("SLURM_JOB_ID", "")}
     supervisor.write_json(state_dir / "slurm.json", record)
-    supervisor.write_json(state_dir / "node.json", {**config, "resolved": True})
+    supervisor.write_json(state_dir / "node.json", config)
     return container
 
 
 def main(job_state: str) -> int:
     rank = os.environ.get("SLURM_NODEID", "0")
     state_dir = Path(job_state) / rank
-    if not (state_dir / "node.json").exists():
+    if not (state_dir / SUBMITTED_NODE).exists():
         node = os.environ.get("SLURMD_NODENAME", socket.gethostname())
         print(f"bmlocal: Slurm node {node} cannot see the job directory "
               f"{job_state}: bmlocal's data directory must be on a filesystem every Slurm "
