@@ -3,6 +3,7 @@ files. Every failure of staging is one StagingError, whose message a user may re
 host path, no traceback."""
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -10,7 +11,6 @@ from bmlocal.runtime.cancel import Cancelled
 from bmlocal.runtime.storage.archive import ArchiveError, is_archive, unpack
 from bmlocal.runtime.storage.base import Storage, StoreError
 from bmlocal.runtime.storage.paths import PathError, hide_host_paths
-from bmlocal.runtime.storage.safefs import NotRegular, open_file
 
 
 class StagingError(Exception):
@@ -59,18 +59,13 @@ def _stage(storage: Storage, path: str, dest: Path, read_only: bool) -> None:
 
 
 def make_read_only(root: Path) -> None:
-    """Files 0444/0555 and directories 0555; each file changed through a descriptor opened
-    without following links."""
+    """Files 0444/0555 and directories 0555; links left alone. The tree was just staged by
+    the server and no job runs in it yet, so nothing can swap a name meanwhile."""
     for _, _, files, dir_fd in os.fwalk(root, topdown=False):
         for name in files:
-            try:
-                fd = open_file(dir_fd, name)
-            except NotRegular:
-                continue
-            try:
-                os.chmod(fd, os.fstat(fd).st_mode & 0o555)
-            finally:
-                os.close(fd)
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(name, st.st_mode & 0o555, dir_fd=dir_fd)
         os.chmod(dir_fd, 0o555)
 
 
