@@ -1,9 +1,9 @@
 """bmlocal: serve the training-job API; submit, list, show, follow, stop, delete and wait
 for jobs on any server (bmlocal or the cloud); see the pools and their queues.
 
-Each group of commands is a module with `register(commands)`
-that adds its subcommands, each with `run` set to a function of the parsed arguments
-returning the exit code; a new group is one more module and one more line in GROUPS."""
+Each group of commands is a module with `register(commands)` that adds its subcommands,
+each with `run` set to a function of the parsed arguments that returns the exit code; a new
+group is one more module and one more line in GROUPS."""
 import argparse
 import sys
 

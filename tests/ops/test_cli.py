@@ -6,6 +6,8 @@ import time
 
 import yaml
 
+from bmlocal.cli.logs import queue_note
+from bmlocal.client import Client
 from tests.ops.cli_support import cli, cli_json, cli_process, json_lines, ticking, write_job
 from tests.support.server import job_body
 
@@ -134,6 +136,8 @@ def test_pools_show_gpu_holders_and_queue_positions(make_server):
     assert table.returncode == 0 and "gpu-holder" in table.stdout and "waits-2" in table.stdout
     shown = cli_json(server, "show", str(second))
     assert shown["bmlocal"]["queue_position"] == 2
+    with Client(server.url) as client:  # the words of the spinner while a job waits
+        assert queue_note(client, second, "p1") == ": position 2 in its queue"
 
 
 def test_follow_survives_a_server_restart(server):
