@@ -110,7 +110,7 @@ class Server:
             try:
                 requests.get(f"{self.url}/openapi.json", timeout=1)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a loaded machine
                 time.sleep(0.05)
         raise RuntimeError("server did not answer within 30 s")
 
