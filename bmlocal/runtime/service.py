@@ -45,7 +45,7 @@ class JobService:
             if req.kind == "cpu":
                 raise ApiError(406101)
             raise ApiError(406008, "[gpu] quota exceeded")
-        if spec.env_type == "CCR" and not self.runs_ccr:
+        if spec.env_type == "CCR" and not self.runs_ccr and not req.pool.remote:
             raise ApiError(406034, "training environment error: CCR jobs need a Docker "
                                    "engine (or a server started with --executor process)")
 
