@@ -61,12 +61,12 @@ install_slurm() {
 }
 
 write_conf() {
-    local host cpus
+    local host
     host="$(hostname)"
-    cpus="$(nproc)"
     mkdir -p "$RUN_DIR" "$STATE_DIR/ctld"
     cat >"$CONF" <<EOF
-# written by scripts/slurm.sh: two fake nodes on this machine
+# written by scripts/slurm.sh: two fake nodes on this machine, 2 CPUs and 4 GB each
+# whatever the machine has (SlurmdParameters=config_overrides), so that tests see the same
 ClusterName=bmlocal
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$CTLD_PORT
@@ -97,7 +97,7 @@ KillWait=5
 ReturnToService=2
 SlurmdParameters=config_overrides
 SchedulerParameters=sched_min_interval=0
-NodeName=n[1-2] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$NODE_PORT0-$((NODE_PORT0 + 1))] CPUs=$cpus RealMemory=4096 State=UNKNOWN
+NodeName=n[1-2] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$NODE_PORT0-$((NODE_PORT0 + 1))] CPUs=2 RealMemory=4096 State=UNKNOWN
 PartitionName=debug Nodes=n[1-2] Default=YES MaxTime=INFINITE State=UP
 EOF
 }
