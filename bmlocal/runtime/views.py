@@ -90,7 +90,7 @@ class Views:
 
     def _pool_view(self, pool: Pool, active: list[Job], queued: list[Job], now: float
                    ) -> PoolView:
-        key = f"{pool.type}/{pool.name}"
+        key = pool.key
         mine = [job for job in active if job.spec.pool_key == key]
         holdings = [Holding(gpu, job.id, job.project, job.name, rank)
                     for job in mine for rank, gpus in enumerate(job.grant.get("nodes", []))
@@ -98,10 +98,17 @@ class Views:
         waiting = [job for job in queued if job.spec.pool_key == key]
         queue = [Waiting(i + 1, job.id, job.project, job.name, now - job.create_time,
                          job.spec.node_count) for i, job in enumerate(waiting)]
-        total = min(len(self.gpus), pool.max_nodes * pool.gpus_per_node) if pool.uses_gpus \
-            else 0
+        total = self._gpu_total(pool)
         return PoolView(key, pool, total, sorted(holdings, key=lambda h: h.gpu), len(mine),
                         queue)
+
+    def _gpu_total(self, pool: Pool) -> int:
+        """The GPUs a pool can use: its own figures on a cluster, else this machine's."""
+        if not pool.uses_gpus:
+            return 0
+        if pool.remote:
+            return pool.max_nodes * pool.gpus_per_node
+        return min(len(self.gpus), pool.max_nodes * pool.gpus_per_node)
 
     def queue_position(self, job: Job) -> int | None:
         """1 for the next job of its pool to start; None unless it waits in a queue."""

@@ -21,6 +21,7 @@ from bmlocal.api.validation import require_project
 from bmlocal.errors import ApiError
 from bmlocal.runtime.joblogs import JobLogs, LogNotFound, is_log_name, read_chunk
 from bmlocal.runtime.service import JobService
+from bmlocal.runtime.store import Job
 from bmlocal.web.access import error_response, viewer, whole_number
 
 PATH = "/stream/v1/logs"
@@ -92,7 +93,7 @@ class LogFollower:
             else:
                 time.sleep(POLL_SECONDS)
 
-    def _job(self):
+    def _job(self) -> Job | None:
         try:
             return self.service.detail(self.project, self.job_id)
         except ApiError:
