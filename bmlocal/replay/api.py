@@ -166,11 +166,7 @@ def _suffixed(name: str, suffix: str) -> str:
 
 
 def _keep_origin(service: JobService, job_id: int, origin: dict[str, Any]) -> None:
-    root = JobDir.of(service.data_dir, job_id).root
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{provenance.REPLAY_NAME}.partial"
-    tmp.write_text(json.dumps(origin, ensure_ascii=False, indent=2))
-    tmp.replace(root / provenance.REPLAY_NAME)
+    provenance.write(service.data_dir, ("jobs", str(job_id)), origin, provenance.REPLAY_NAME)
 
 
 def image_check(container: Any) -> Callable[[str, str, str], tuple[str, str]]:

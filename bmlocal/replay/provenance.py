@@ -226,8 +226,9 @@ def flatten(value: Any, prefix: str, found: dict[str, float]) -> None:
         found[prefix] = value
 
 
-def write(root: Path, parts: tuple[str, ...], data: dict[str, Any]) -> None:
-    """NAME under root/parts, complete or not at all (a temporary file renamed over it)."""
+def write(root: Path, parts: tuple[str, ...], data: dict[str, Any], name: str = NAME) -> None:
+    """`name` under root/parts, complete or not at all (a temporary file renamed over it,
+    never through a link)."""
     text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     with tempfile.TemporaryFile() as tmp:
         tmp.write(text.encode())
@@ -236,7 +237,7 @@ def write(root: Path, parts: tuple[str, ...], data: dict[str, Any]) -> None:
         os.fchmod(tmp.fileno(), 0o644)
         out = open_dir(root, parts, create=True)
         try:
-            write_file(out, NAME, tmp.fileno())
+            write_file(out, name, tmp.fileno())
         finally:
             os.close(out)
 
