@@ -1,11 +1,14 @@
 """What the replay tests share: the cloud jobs kept as test data, the code and datasets
 they read, and `bmlocal` commands run as a user runs them."""
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 DATA = Path(__file__).parent / "data"
 STRATEGY_FILES = sorted(p.name for p in DATA.glob("detail-*.json"))
@@ -55,3 +58,14 @@ def replay_json(*args: str, url: str, **kwargs: Any) -> dict[str, Any]:
     done = bmlocal("replay", *args, "--output", "json", url=url, **kwargs)
     assert done.returncode == 0, done.stderr + done.stdout
     return json.loads(done.stdout)
+
+
+def require_frameworks() -> None:
+    """The strategies' launchers need torch, paddle and horovod in bmlocal's environment:
+    skip without them, fail under BMLOCAL_REQUIRE_FRAMEWORKS=1."""
+    missing = [m for m in ("torch", "paddle", "horovod") if importlib.util.find_spec(m) is None]
+    if missing:
+        message = f"{', '.join(missing)} not installed here: run `make venv`"
+        if os.environ.get("BMLOCAL_REQUIRE_FRAMEWORKS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)

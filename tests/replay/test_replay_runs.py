@@ -7,7 +7,7 @@ from typing import Any
 import requests
 
 from tests.replay.support import (CCR_FILES, DATA, STRATEGY_FILES, bmlocal, cloud_job,
-                                  replay_json, write_inputs)
+                                  replay_json, require_frameworks, write_inputs)
 from tests.support.server import Server
 
 PFS_SOURCES = ("--code-source", "PFS", "--dataset-source", "PFS", "--output-source", "PFS")
@@ -54,6 +54,7 @@ def check_provenance(server: Server, name: str, job_id: int, executor: str) -> N
 
 
 def test_every_strategy_and_env_type_through_the_process_executor(make_server) -> None:
+    require_frameworks()
     server = make_server(extra_args=["--executor", "process"])
     replay_and_check(server, STRATEGY_FILES, "process")
 
@@ -91,6 +92,7 @@ def gpu_job(tmp_path: Path) -> Path:
 
 
 def test_a_gpu_job_scaled_onto_a_mapped_pool(make_server, tmp_path: Path) -> None:
+    require_frameworks()  # a PytorchDDP job
     server = make_server(config=GPU_CONFIG.format(mode="scale"),
                          extra_args=["--executor", "process"])
     write_inputs(server.pfs)
