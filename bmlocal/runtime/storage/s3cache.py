@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from bmlocal.runtime.cancel import check as check_cancel
+
 CHUNK = 1 << 20
 SIDECAR = ".sha256"
 
@@ -74,6 +76,7 @@ class DownloadCache:
                 while chunk := src.read(CHUNK):
                     sha.update(chunk)
                     dst.write(chunk)
+                    check_cancel()  # a job stopped while it stages gives its slot back now
         except FileNotFoundError:  # dropped by another staging meanwhile
             expected, sha = "", hashlib.sha256(b"missing")
         if sha.hexdigest() != expected:

@@ -3,7 +3,7 @@
 Every component below a trusted root is opened with O_NOFOLLOW relative to its parent's
 descriptor, and what was opened is checked with fstat: a name that a job swaps for a
 symbolic link (or a FIFO, or a device) between a check and its use is never followed.
-Standard library only."""
+Standard library only, besides the stop check of a copy under way."""
 import errno
 import os
 import stat
