@@ -37,7 +37,7 @@ class LogChunk:
 def is_log_name(name: str) -> bool:
     """A name directly in the log directory: no separator, no hidden or partial file."""
     return (name.endswith(SUFFIX) and "/" not in name and "\x00" not in name
-            and not name.startswith(".") and len(name.encode()) <= 255)
+            and not name.startswith(".") and len(name.encode(errors="surrogatepass")) <= 255)
 
 
 class JobLogs:
