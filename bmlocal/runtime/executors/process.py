@@ -65,7 +65,9 @@ class ProcessExecutor:
         self._spawned.pop(handle["pid"], None)
         exit_file = Path(handle["state_dir"]) / "exit.json"
         if exit_file.exists():
-            return int(self._exit(handle)["code"])
+            code = self._exit(handle).get("code")
+            # A node may have written over its exit record: unreadable counts as lost.
+            return code if isinstance(code, int) and not isinstance(code, bool) else NODE_LOST
         self._kill_child(handle)
         return NODE_LOST
 
@@ -75,9 +77,10 @@ class ProcessExecutor:
     @staticmethod
     def _exit(handle: Handle) -> dict:
         try:
-            return json.loads((Path(handle["state_dir"]) / "exit.json").read_text())
+            record = json.loads((Path(handle["state_dir"]) / "exit.json").read_text())
         except (OSError, ValueError):
             return {}
+        return record if isinstance(record, dict) else {}
 
     def stop(self, handle: Handle, grace: float) -> None:
         if proc.alive(handle["pid"], handle["start"]):
