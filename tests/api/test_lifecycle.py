@@ -139,7 +139,8 @@ def test_list_is_newest_first_and_paged(server: Server) -> None:
     assert set(item) == {"id", "name", "description", "train_status", "run_time",
                          "resource_type", "resource_name", "framework", "create_time"}
     assert server.ok("list", {"prjId": "other"}) == {"total": 0, "items": []}
-    assert len(server.ok("list", {"prjId": "p1", "num": 1000})["items"]) == 5
+    assert len(server.ok("list", {"prjId": "p1", "num": 100})["items"]) == 5
+    assert server.error("list", {"prjId": "p1", "num": 101}) == (406001, "param[num] invalid")
 
 
 def test_jobs_of_another_project_do_not_exist(server: Server) -> None:

@@ -23,6 +23,14 @@ def cpu_set(cpus: float | None, spread: int) -> list[int] | None:
     return sorted(cores[(spread + i) % len(cores)] for i in range(count))
 
 
+def touch_log(path: Path) -> None:
+    """The node's log exists from its start, even when a stop ends the supervisor before
+    the supervisor could open it; a link planted there is not followed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o644))
+
+
 class ProcessExecutor:
     name = "process"
 
@@ -46,6 +54,7 @@ class ProcessExecutor:
             "grace": spec.grace,
             "cpu_set": cpu_set(spec.cpus, spec.job_id + spec.rank),
             "memory_gb": spec.memory_gb})
+        touch_log(spec.log_path)
         with open(spec.state_dir / "supervisor.err", "ab") as errors:
             supervisor = subprocess.Popen(
                 [sys.executable, "-m", "bmlocal.runtime.executors.supervisor",
