@@ -62,6 +62,12 @@ class BmlServer:
         """The local bucket directories (/bucket/key -> bos/bucket/key)."""
         return self._runtime_settings.bos
 
+    def settle(self) -> None:
+        """Wait until the directories of reset jobs are removed: background work that a
+        timing should not count."""
+        if self._runtime is not None:
+            self._runtime.scheduler.runner.trash.wait_empty()
+
     # --- life --------------------------------------------------------------------------
 
     def start(self) -> "BmlServer":

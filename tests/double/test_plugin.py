@@ -9,6 +9,7 @@ def test_bml_gives_the_client_and_the_controls(bml) -> None:
     assert bml.client.wait(job_id, "p1", timeout=5, until="RUNNING")["train_status"] == \
         "RUNNING"
     assert bml.advance(job_id, "SUCCESSED")["train_status"] == "SUCCESSED"
+    bml.clear_calls()
     bml.fail_next("detail", 406000)
     try:
         bml.client.detail(job_id, "p1")
@@ -16,7 +17,8 @@ def test_bml_gives_the_client_and_the_controls(bml) -> None:
         assert err.error_code == 406000
     else:
         raise AssertionError("the armed fault did not answer")
-    assert [c["operation"] for c in bml.calls()] == ["create", "detail", "detail"]
+    assert [(c["operation"], c["fault"]) for c in bml.calls()] == [
+        ("detail", "error_code 406000")]
 
 
 def test_each_test_starts_from_nothing(bml, bml_server) -> None:
