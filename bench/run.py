@@ -9,7 +9,7 @@ from bmlocal.runtime.executors.docker import engine  # noqa: E402
 
 BENCHES = ["bench_api.py", "bench_scheduler.py", "bench_ddp.py", "bench_sync.py",
            "bench_docker.py", "bench_docker_cpu.py", "bench_faults.py", "bench_hostile.py",
-           "bench_provenance.py"]
+           "bench_provenance.py", "bench_follow.py"]
 
 
 def main() -> int:

@@ -103,4 +103,5 @@ def _stream(client: Client, job_id: int, project: str, file: str, offset: int
         if answer.status_code != 200:
             raise BmlError(None, f"HTTP {answer.status_code}: this server has no {STREAM}",
                            operation="logs", http_status=answer.status_code)
-        yield from parse_events(answer.iter_lines(decode_unicode=True))
+        # chunk_size: what arrived so far, up to 64 KiB (a chunked answer is not waited on)
+        yield from parse_events(answer.iter_lines(chunk_size=1 << 16, decode_unicode=True))

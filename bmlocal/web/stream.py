@@ -25,7 +25,7 @@ from bmlocal.runtime.store import Job
 from bmlocal.web.access import error_response, viewer, whole_number
 
 PATH = "/stream/v1/logs"
-POLL_SECONDS = 0.2  # how often a quiet file is looked at again
+POLL_SECONDS = 0.05  # how often a quiet file is looked at again (one read call)
 STATUS_EVERY_SECONDS = 1.0
 KEEPALIVE_SECONDS = 5.0  # also how soon a quiet stream notices that its client left
 MAX_SECONDS = 300.0
