@@ -109,6 +109,9 @@ class Scheduler:
 
     def _undo_start(self, job: Job) -> None:
         """A start cut short by a crash: end whatever nodes began, queue the job again."""
+        fresh = self.store.get(job.id)  # `job` may be read before a worker moved it on
+        if fresh is None or fresh.status != Status.PENDING or fresh.phase != "starting":
+            return
         self.runner.abandon_nodes(job)
         if job.end_status is not None:
             self.store.move(job.id, Status.PENDING, Status.STOPPED, end_time=self.clock.now(),
