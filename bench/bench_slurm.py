@@ -160,6 +160,9 @@ def queue_cost(root: Path) -> dict[str, float]:
             server.wait(job_id, timeout=120, every=0.2)
         return {"idle": idle, "queued": queued, "one_call": one_call, "per_job": per_job,
                 "idle_ctld": idle_ctld, "queued_ctld": queued_ctld, "reason": reasons.pop()}
+    except Exception:
+        print(server.log_text()[-4000:], file=sys.stderr)
+        raise
     finally:
         server.stop()
         for line in live_jobs(prefix_of(server)):
