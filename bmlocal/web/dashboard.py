@@ -2,6 +2,7 @@
 for the live logs and the confirmations. Behind the API's tokens: with credentials
 configured, a sign-in with AK/SK keeps a token in an HttpOnly cookie. Forms carry a
 token matching a SameSite cookie, so another site cannot post them."""
+import functools
 import hmac
 import secrets
 from typing import Any, Callable
@@ -58,8 +59,10 @@ def page_number(text: str) -> int:
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path of this server: never another site (//evil, /\\evil, https:...)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """Only a path of this server: never another site (//evil, /\\evil, https:..., nor
+    /<tab>/evil, which browsers read as //evil)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")) or \
+            any(ord(c) < 32 or c == "\\" for c in target):
         return "/"
     return target
 
@@ -80,6 +83,7 @@ def blueprint(service: JobService, auth: Auth, views: Views) -> Blueprint:
                    static_url_path="/ui-static")
 
     def signed_in(view: Callable[..., Response]) -> Callable[..., Response]:
+        @functools.wraps(view)
         def wrapped(**kwargs: Any) -> Response:
             try:
                 who = viewer(auth)
@@ -92,7 +96,6 @@ def blueprint(service: JobService, auth: Auth, views: Views) -> Blueprint:
                 return view(who, **kwargs)
             except ApiError as exc:
                 return message(exc)
-        wrapped.__name__ = view.__name__
         return wrapped
 
     def visible_job(who: Viewer, job_id: int) -> Job:

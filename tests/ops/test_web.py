@@ -5,6 +5,8 @@ import re
 
 import requests
 
+from bmlocal.web.dashboard import safe_next
+
 PLANT = ("python -c \"import os; d = os.environ['BML_OUTPUT_DIR']; "
          "open(d + '/model.txt', 'w').write('weights'); os.makedirs(d + '/sub'); "
          "open(d + '/sub/a b.txt', 'w').write('nested'); "
@@ -73,3 +75,10 @@ def test_odd_addresses_answer_with_a_message_never_a_server_error(server):
         answer = requests.get(server.url + path, timeout=10)
         assert answer.status_code < 500, (path, answer.status_code, answer.text[:200])
         assert "Traceback" not in answer.text
+
+
+def test_sign_in_targets_that_browsers_would_read_as_another_site_are_dropped():
+    for target in ("//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil",
+                   "evil", "", None):
+        assert safe_next(target) == "/", target
+    assert safe_next("/jobs/7?x=1") == "/jobs/7?x=1"
