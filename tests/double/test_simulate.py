@@ -193,3 +193,11 @@ def test_a_ccr_job_is_simulated_without_an_engine(sim: BmlServer) -> None:
     assert sim.client.wait(job_id, "p1", timeout=5)["train_status"] == "SUCCESSED"
     events = sim.client.logs(job_id, "p1", file="job.log")["content"]
     assert "on simulate" in events and "is not used" not in events
+
+
+def test_a_burst_of_jobs_all_end(sim: BmlServer) -> None:
+    """Instant starts race the loop's view of starting jobs: none may be left RUNNING."""
+    ids = [(sim.client.create(job_body(f"burst-{i}", prjId=f"burst{i % 4}")), f"burst{i % 4}")
+           for i in range(140)]  # 35 a project: under its quota of 40
+    finals = {sim.client.wait(i, project, timeout=60)["train_status"] for i, project in ids}
+    assert finals == {"SUCCESSED"}
