@@ -54,15 +54,18 @@ atexit.register(lambda: print("script's handler, initialized:", dist.is_initiali
 
 
 @pytest.mark.slow
-def test_a_process_ending_on_an_exception_is_left_as_it_is() -> None:
+@pytest.mark.parametrize("ending, status", [("raise RuntimeError('the script failed')", 1),
+                                            ("import sys; sys.exit(3)", 3),
+                                            ("import sys; sys.exit('failed')", 1)])
+def test_a_process_that_fails_is_left_to_exit_as_it_would(ending: str, status: int) -> None:
     require("torch")
     code = f"""
 import torch.distributed as dist
 dist.init_process_group("gloo", init_method="tcp://127.0.0.1:{free_port()}", rank=0,
                         world_size=1)
 dist.destroy_process_group = lambda *args: print("destroyed", flush=True)
-raise RuntimeError("the script failed")
+{ending}
 """
     ran = python(code)
-    assert ran.returncode == 1 and "RuntimeError: the script failed" in ran.stderr
+    assert ran.returncode == status, ran.stderr
     assert "destroyed" not in ran.stdout

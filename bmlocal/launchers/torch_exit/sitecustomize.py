@@ -7,9 +7,10 @@ it while the interpreter finalizes, it needs the GIL, Python ends that thread wi
 pthread_exit, the unwind crosses a C++ destructor and the rank aborts: `terminate called
 without an active exception`, SIGABRT, after every step of the work is done (PyTorch knows
 it: pytorch/pytorch#179291). Destroying the process groups at exit, while the interpreter is
-still whole, removes that race. A process ending on an uncaught exception is left alone: its
-peers may still wait in a collective that destroying would wait for. Then any other
-sitecustomize on the path runs as usual.
+still whole, removes that race. A process that fails (an uncaught exception, `sys.exit` with
+a non-zero status) is left to exit as it would: its peers may wait in a collective, and the
+node that failed first must still be the first to end. Then any other sitecustomize on the
+path runs as usual.
 """
 import atexit
 import importlib.machinery
@@ -24,6 +25,12 @@ _failed: list[bool] = []
 def note_failure(kind, value, traceback) -> None:  # noqa: ANN001 - sys.excepthook's shape
     _failed.append(True)
     _original_excepthook(kind, value, traceback)
+
+
+def note_exit(status: object = None) -> None:
+    if status not in (None, 0):
+        _failed.append(True)
+    _original_exit(status)
 
 
 def destroy_process_groups() -> None:
@@ -45,7 +52,7 @@ def run_next_sitecustomize() -> None:
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
-_original_excepthook = sys.excepthook
-sys.excepthook = note_failure
+_original_excepthook, _original_exit = sys.excepthook, sys.exit
+sys.excepthook, sys.exit = note_failure, note_exit
 atexit.register(destroy_process_groups)
 run_next_sitecustomize()
