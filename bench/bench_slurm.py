@@ -151,8 +151,9 @@ def queue_cost(root: Path) -> dict[str, float]:
         slurm("squeue", "--noheader", "--states=PENDING,RUNNING", "--format=%i|%T|%r|%N|%j")
         one_call = time.perf_counter() - started
         started = time.perf_counter()
+        one_job = live_jobs(prefix_of(server))[-1].split()[0]
         for _ in range(20):
-            slurm("squeue", "--noheader", "-j", "1", "--format=%i|%T")
+            slurm("squeue", "--noheader", "-j", one_job, "--format=%i|%T")
         per_job = (time.perf_counter() - started) / 20 * QUEUED
         for job_id in [holder, *jobs]:
             server.ok("stop", {"id": job_id, "prjId": "p1"})
@@ -196,12 +197,12 @@ def main() -> None:
                 stop_ours.append(bmlocal_stop(server, i))
         finally:
             server.stop()
-        cost = queue_cost(work / "queue")
-    show(runs, bare, running, first, stop_bare, stop_ours, cost)
+        show(runs, bare, running, first, stop_bare, stop_ours)
+        show_cost(queue_cost(work / "queue"))
 
 
 def show(runs: int, bare: list[float], running: list[float], first: list[float],
-         stop_bare: list[float], stop_ours: list[float], cost: dict[str, float]) -> None:
+         stop_bare: list[float], stop_ours: list[float]) -> None:
     table = Table(title=f"Slurm pool, 2 nodes, medians of {runs} runs")
     for column in ("measure", "bare Slurm", "bmlocal", "ratio"):
         table.add_column(column)
@@ -211,6 +212,9 @@ def show(runs: int, bare: list[float], running: list[float], first: list[float],
     table.add_row("stop -> STOPPED / scancel -> gone (s)", f"{median(stop_bare):.3f}",
                   f"{median(stop_ours):.3f}", f"{median(stop_ours) / median(stop_bare):.2f}x")
     Console().print(table)
+
+
+def show_cost(cost: dict[str, float]) -> None:
     print(f"scheduler with {QUEUED} jobs waiting in Slurm ({cost['reason']}): server CPU, "
           f"its squeue calls included, {cost['queued'] * 100:.1f}% of a core (no job: "
           f"{cost['idle'] * 100:.1f}%), slurmctld {cost['queued_ctld'] * 100:.1f}% (no job: "
