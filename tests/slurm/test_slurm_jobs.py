@@ -153,24 +153,28 @@ def test_sbatch_refusals_fail_the_job_with_sbatchs_message(
 def test_a_restarted_server_adopts_and_settles_slurm_jobs(slurm_server: Callable[..., Server]
                                                           ) -> None:
     server = slurm_server()
-    adopted = create(server, "adopted", "sleep 4; echo done", nodes=2)
-    settled = create(server, "settled", "sleep 0.5; exit 5")
-    server.wait(adopted, "RUNNING", timeout=30)
-    server.wait(settled, "RUNNING", timeout=30)
+    wait_for_go = 'while [ ! -e "$BML_CODE_DIR/go" ]; do sleep 0.1; done; '
+    adopted = create(server, "adopted", wait_for_go + "echo done", nodes=2)
+    settled = create(server, "settled", wait_for_go + "exit 5")
+    server.wait(adopted, "RUNNING", timeout=60)
+    server.wait(settled, "RUNNING", timeout=60)
     server.stop(signal.SIGKILL)
-    exit_file = server.data_dir / "jobs" / str(settled) / "nodes" / "0" / "exit.json"
-    deadline = time.monotonic() + 20
+    jobs = server.data_dir / "jobs"
+    (jobs / str(settled) / "code" / "go").touch()  # it ends while no server runs
+    exit_file = jobs / str(settled) / "nodes" / "0" / "exit.json"
+    deadline = time.monotonic() + 30
     while not exit_file.exists():
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    time.sleep(0.5)  # and Slurm has seen it end
     server.start()
     info = server.wait(settled, timeout=30)
     assert info["train_status"] == "FAILED"
     assert info["status_reason"].startswith("node 0 exited with code 5: on Slurm node n"), info
+    assert server.detail(adopted)["train_status"] == "RUNNING"
+    (jobs / str(adopted) / "code" / "go").touch()  # the adopted job ends under the new server
     info = server.wait(adopted, timeout=30)
     assert info["train_status"] == "SUCCESSED", info
-    assert "done" in server.node_log(adopted, 1)
+    assert server.node_log(adopted, 1) == "done\n"
 
 
 def test_jobs_wait_while_the_controller_does_not_answer(slurm_server: Callable[..., Server],
