@@ -50,13 +50,22 @@ def redact(value: Any) -> Any:
 
 
 class CallRecord:
-    def __init__(self, limit: int = 10000) -> None:
-        self._calls: deque[Call] = deque(maxlen=limit)
+    """The last `limit` calls, at most `budget` bytes of bodies and answers in all: a server
+    whose logs are read by polling must not keep every chunk it sent."""
+
+    def __init__(self, limit: int = 10000, budget: int = 32 << 20) -> None:
+        self._calls: deque[Call] = deque()
+        self._limit = limit
+        self._budget = budget
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def add(self, call: Call) -> None:
         with self._lock:
             self._calls.append(call)
+            self._bytes += size(call)
+            while self._calls and (len(self._calls) > self._limit or self._bytes > self._budget):
+                self._bytes -= size(self._calls.popleft())
 
     def calls(self, operation: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -66,3 +75,8 @@ class CallRecord:
     def clear(self) -> None:
         with self._lock:
             self._calls.clear()
+            self._bytes = 0
+
+
+def size(call: Call) -> int:
+    return len(call.answer) + (len(call.body) if isinstance(call.body, bytes) else 0)
