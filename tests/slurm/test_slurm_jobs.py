@@ -87,7 +87,8 @@ def test_stop_of_a_pending_and_a_running_slurm_job(slurm_server: Callable[..., S
     server.wait(running, "RUNNING", timeout=30)
     waiting = create(server, "waiting", "true", nodes=2, **whole)
     deadline = time.monotonic() + 20
-    while "PENDING (Resources)" not in server.detail(waiting).get("status_reason", ""):
+    while not re.search(r"Slurm job \d+ PENDING \((Resources|Priority)\)",
+                        server.detail(waiting).get("status_reason", "")):
         assert time.monotonic() < deadline, server.detail(waiting)
         time.sleep(0.1)
     assert server.detail(waiting)["train_status"] == "PENDING"
