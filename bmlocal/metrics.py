@@ -53,9 +53,18 @@ def executor_failed(operation: str) -> None:
     EXECUTOR_FAILURES.labels(operation).inc()
 
 
+_REQUEST_SERIES: dict[tuple[str, int | str], tuple[Counter, Histogram]] = {}
+
+
 def request_done(operation: str, code: int | str, seconds: float) -> None:
-    API_REQUESTS.labels(operation, str(code)).inc()
-    API_LATENCY.labels(operation, str(code)).observe(seconds)
+    # the labelled children looked up once per (operation, code), not at every request;
+    # both label values are bounded, so this stays small
+    series = _REQUEST_SERIES.get((operation, code))
+    if series is None:
+        series = _REQUEST_SERIES[(operation, code)] = (
+            API_REQUESTS.labels(operation, str(code)), API_LATENCY.labels(operation, str(code)))
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 class StateCollector(Collector):

@@ -3,6 +3,7 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 from waitress.server import create_server
@@ -128,14 +129,19 @@ def quotas(settings: Settings) -> Quotas:
     return Quotas(table.max_running_jobs_per_project, table.max_gpus_per_project)
 
 
+def wsgi_server(app: Flask, host: str, port: int, threads: int) -> Any:
+    """How the app is served (bench/bench_serving.py serves a bare Flask app the same way)."""
+    return create_server(app, host=host, port=port, threads=threads,
+                         clear_untrusted_proxy_headers=True)
+
+
 def serve(settings: Settings) -> None:
     """Adopt what an earlier run left, then answer requests until SIGTERM or SIGINT."""
     lock_data_dir(settings.data_dir)  # held until the process ends
     runtime = build(settings)
     runtime.scheduler.recover()
     runtime.scheduler.start()
-    server = create_server(runtime.app, host=settings.host, port=settings.port,
-                           threads=settings.threads, clear_untrusted_proxy_headers=True)
+    server = wsgi_server(runtime.app, settings.host, settings.port, settings.threads)
 
     def shutdown(signum: int, _frame: object) -> None:
         # SystemExit ends waitress's loop even while clients hold connections open.

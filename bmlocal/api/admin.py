@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, request
 from pydantic import BaseModel, ConfigDict, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bmlocal.api.app import BASE, LogIds, error_reply, reply
 from bmlocal.api.auth import Auth
@@ -151,18 +152,23 @@ def operation_of(path: str) -> str | None:
 
 
 def _before(admin: Admin, log_ids: LogIds) -> Response | None:
-    operation = operation_of(request.path)
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    operation = operation_of(req.path)
     if operation is None:
         return None
-    g.bml_time = time.time()
-    request.get_data(cache=True)  # kept for the record; the API reads it from the cache
+    req.environ["bmlocal.call_time"] = time.time()
+    # kept for the record (none when it is too large); the API reads it from the cache
+    try:
+        req.environ["bmlocal.call_body"] = req.get_data(cache=True)
+    except RequestEntityTooLarge:
+        pass  # not kept; the API answers it with its own envelope
     fault = admin.faults.take(operation)
     if fault is None:
         return None
-    g.bml_fault = fault.effect()
+    req.environ["bmlocal.fault"] = fault.effect()
     if fault.delay_seconds:
         time.sleep(fault.delay_seconds)
-    if fault.drop and drop_connection(request):
+    if fault.drop and drop_connection(req):
         return Response(b"", status=500)  # written to a closed socket: nobody reads it
     if fault.error_code is not None:
         return error_reply(ApiError(fault.error_code, fault.error_msg or
@@ -175,14 +181,16 @@ def _message(code: int) -> str:
 
 
 def _after(admin: Admin, response: Response) -> Response:
-    operation = operation_of(request.path)
-    if operation is None or "bml_time" not in g:
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    called = req.environ.get("bmlocal.call_time")
+    if called is None:  # not a cloud operation
         return response
-    body: bytes | dict[str, str] = request.get_data(cache=True)
+    operation = operation_of(req.path) or ""
+    body: bytes | dict[str, str] = req.environ.get("bmlocal.call_body", b"")
     if operation == "token":
-        body = {**request.form.to_dict(), **request.args.to_dict()}
+        body = {**req.form.to_dict(), **req.args.to_dict()}
     admin.record.add(Call(operation, body, response.get_data(), response.status_code,
-                          g.bml_time, g.get("bml_fault")))
+                          called, req.environ.get("bmlocal.fault")))
     return response
 
 

@@ -119,10 +119,13 @@ def json_body() -> Any:
     raw = request.get_data(cache=False)
     try:
         # UTF-8 whatever Content-Type says (json.loads would guess UTF-16/32 from bytes)
-        body = json.loads(raw.decode("utf-8-sig"))
+        text = raw.decode("utf-8-sig")
+        body = json.loads(text)
         # A lone surrogate ("\ud800") is valid JSON but no text: it could be neither stored
         # nor answered, so the body is refused here (UnicodeEncodeError is a ValueError).
-        json.dumps(body, ensure_ascii=False).encode()
+        # UTF-8 decoding refuses raw surrogates: only a \u escape can make one.
+        if "\\u" in text:
+            json.dumps(body, ensure_ascii=False).encode()
         return body
     except (ValueError, RecursionError):
         raise ApiError(406001, "param[body] invalid") from None

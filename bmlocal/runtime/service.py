@@ -5,10 +5,11 @@ from typing import Any
 
 from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
+from bmlocal.runtime.joblogs import JobLogs
 from bmlocal.runtime.executors.queued import SUBMITTED
 from bmlocal.runtime.executors.trouble import node_trouble
-from bmlocal.runtime.joblogs import JobLogs
 from bmlocal.runtime.layout import JobDir
+from bmlocal.runtime.lognames import LogNames
 from bmlocal.runtime.pools import Pools
 from bmlocal.runtime.resources import Allocator, Request
 from bmlocal.runtime.scheduler import Scheduler
@@ -29,6 +30,9 @@ class JobService:
     data_dir: Path
     max_jobs_per_project: int | None
     runs_ccr: bool  # whether CCR jobs can run (a container executor, or --executor process)
+
+    def __post_init__(self) -> None:
+        self.log_names = LogNames(self.data_dir)
 
     def create(self, spec: JobSpec) -> int:
         job_id = self.store.create(spec, self.clock.now(), self.max_jobs_per_project,
@@ -99,7 +103,7 @@ class JobService:
         return JobLogs(JobDir.of(self.data_dir, self._job(project, job_id).id).logs)
 
     def describe(self, job: Job) -> dict[str, Any]:
-        extra: dict[str, Any] = {"logs": JobLogs(JobDir.of(self.data_dir, job.id).logs).names()}
+        extra: dict[str, Any] = {"logs": self.log_names.of(job.id)}
         trouble = (node_trouble(self.scheduler.executors, self.store.nodes(job.id))
                    if job.status == Status.RUNNING else "")
         if trouble:  # why a running job may not end as it should (an engine that is away)

@@ -1,6 +1,7 @@
 """A validated create request, as the runtime keeps it."""
 import json
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 
 FRAMEWORKS = {"PytorchDDP": "PyTorch", "PaddleFleet": "PaddlePaddle", "Horovod": "Horovod"}
 
@@ -45,7 +46,10 @@ class JobSpec:
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
 
-    @classmethod
-    def from_json(cls, text: str) -> "JobSpec":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+    @staticmethod
+    @lru_cache(maxsize=4096)
+    def from_json(text: str) -> "JobSpec":
+        # stored specs never change and JobSpec is frozen: each text is parsed once, not
+        # at every detail and list item
+        known = {f.name for f in fields(JobSpec)}
+        return JobSpec(**{k: v for k, v in json.loads(text).items() if k in known})

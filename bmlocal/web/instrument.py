@@ -2,7 +2,7 @@
 /metrics route itself (behind the API's tokens when credentials are configured)."""
 import time
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Request, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bmlocal import metrics
@@ -17,29 +17,30 @@ def note_error(code: int) -> None:
     g.bmlocal_error_code = code
 
 
-def operation() -> str:
+def operation(req: Request, code: int | None) -> str:
     """A bounded label: the cloud method, or the route's endpoint; never the raw path."""
-    rule = request.url_rule
-    if rule is None:
+    if req.url_rule is None:
         return "unknown"
-    if request.endpoint == "call":
-        method = (request.view_args or {}).get("method", "")
-        return "unsupported" if g.get("bmlocal_error_code") == 3 else method
-    return request.endpoint or "unknown"
+    if req.endpoint == "call":
+        method = (req.view_args or {}).get("method", "")
+        return "unsupported" if code == 3 else method
+    return req.endpoint or "unknown"
 
 
 def count_requests(app: Flask) -> None:
+    # the request object fetched once per hook: each proxy attribute costs a lookup
     @app.before_request
     def started() -> None:
-        g.bmlocal_started = time.perf_counter()
+        request.environ["bmlocal.started"] = time.perf_counter()
 
     @app.after_request
     def counted(response: Response) -> Response:
+        req = request._get_current_object()  # type: ignore[attr-defined]
         code = g.get("bmlocal_error_code")
         if code is None:
             code = response.status_code if response.status_code >= 400 else 0
-        metrics.request_done(operation(), code,
-                             time.perf_counter() - g.get("bmlocal_started", time.perf_counter()))
+        started = req.environ.get("bmlocal.started", time.perf_counter())
+        metrics.request_done(operation(req, code), code, time.perf_counter() - started)
         return response
 
 

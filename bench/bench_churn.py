@@ -1,0 +1,92 @@
+"""The API while jobs start: `detail` and `list` latency, idle and while 300 trivial jobs
+created at once run through the 8 CPU slots, and the jobs' throughput (create to SUCCESSED).
+
+Run: .venv/bin/python bench/bench_churn.py [--jobs 300] [--slots 8]
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.server import BASE, TERMINAL, Server, job_body  # noqa: E402
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def timed(session: requests.Session, url: str, method: str, body: dict) -> float:
+    started = time.perf_counter()
+    answer = session.post(f"{url}{BASE}/{method}", params={"access_token": "t"}, json=body)
+    elapsed = (time.perf_counter() - started) * 1000
+    assert "result" in answer.json(), answer.text
+    return elapsed
+
+
+def probe(url: str, job_id: int, until: threading.Event, out: dict[str, list[float]]) -> None:
+    """detail and list in turn, one at a time, until `until` is set."""
+    session = requests.Session()
+    while not until.is_set():
+        out["detail"].append(timed(session, url, "detail", {"id": job_id, "prjId": "p1"}))
+        out["list"].append(timed(session, url, "list", {"prjId": "p1", "num": 20}))
+        time.sleep(0.005)
+
+
+def summary(name: str, values: list[float]) -> str:
+    return (f"{name}: {len(values)} calls, p50 {statistics.median(values):.1f} ms, "
+            f"p99 {percentile(values, 99):.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--slots", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp), config=f"[scheduler]\ncpu_slots = {args.slots}\n",
+                        extra_args=["--executor", "process"]).start()
+        try:
+            first = server.create("first", "true")
+            server.wait(first)
+            idle: dict[str, list[float]] = {"detail": [], "list": []}
+            done = threading.Event()
+            watcher = threading.Thread(target=probe, args=(server.url, first, done, idle))
+            watcher.start()
+            time.sleep(3)
+            done.set()
+            watcher.join()
+            busy: dict[str, list[float]] = {"detail": [], "list": []}
+            done = threading.Event()
+            watcher = threading.Thread(target=probe, args=(server.url, first, done, busy))
+            watcher.start()
+            started = time.perf_counter()
+            session = requests.Session()
+            ids = [session.post(f"{server.url}{BASE}/create", params={"access_token": "t"},
+                                json=job_body(f"churn-{i}", "true")).json()["result"]
+                   for i in range(args.jobs)]
+            for job_id in ids:
+                server.wait(job_id, TERMINAL, timeout=600, every=0.2)
+            elapsed = time.perf_counter() - started
+            done.set()
+            watcher.join()
+        finally:
+            server.stop()
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
+          f"{args.slots} CPU slots")
+    print("idle:    " + summary("detail", idle["detail"]) + "; " + summary("list", idle["list"]))
+    print(f"{args.jobs} jobs: " + summary("detail", busy["detail"]) + "; "
+          + summary("list", busy["list"]) + " (target p99 <= 10 ms)")
+    print(f"{args.jobs} trivial jobs created to ended in {elapsed:.1f} s: "
+          f"{args.jobs / elapsed:.0f} jobs/s")
+
+
+if __name__ == "__main__":
+    main()
