@@ -8,7 +8,11 @@
 #      bmlocal/train:cuda     (docker/Dockerfile.cuda): the same, with the default Linux
 #                             torch==2.13.0 wheel of the Python registry (the CUDA build) and
 #                             its nvidia-* wheels; those (~2.6 GB) are kept in
-#                             $BMLOCAL_CACHE/wheels-cuda and hard-linked into the context.
+#                             $BMLOCAL_CACHE/wheels-cuda and hard-linked into the context;
+#                             horovod built with NCCL (scripts/build-horovod-nccl.sh, once,
+#                             where a CUDA 13.0 nvcc is found; BMLOCAL_HOROVOD_NCCL=0: never),
+#                             else the CPU image's Gloo build. The image's label
+#                             bmlocal.horovod says which.
 # Work already done is skipped: the base image carries a label bmlocal.base-key (hash of
 # docker/base.sh), the train image a label bmlocal.build-key, a hash of the Dockerfile, the
 # names of the wheels (+ the horovod wheel's content) and the base image's id; same key, no
@@ -71,6 +75,16 @@ if ((${#hvd[@]} == 0)); then
     die "no horovod wheel in $CACHE/wheels (horovod-*.whl): build it first (RECIPES.md, \"Horovod\": pip wheel against torch==2.13.0, kept in \$BMLOCAL_CACHE/wheels)"
 fi
 HOROVOD_WHEEL="$(printf '%s\n' "${hvd[@]}" | sort -V | tail -n 1)"
+HOROVOD_KIND=gloo
+if [[ "$FLAVOUR" == cuda && "${BMLOCAL_HOROVOD_NCCL:-1}" == 1 ]]; then
+    # horovod with NCCL where this machine can build it (a CUDA 13.0 nvcc): once, cached
+    timed "horovod with NCCL" "$ROOT/scripts/build-horovod-nccl.sh" \
+        || log "horovod without NCCL in $IMAGE: its build failed (above); the Gloo build instead"
+    shopt -s nullglob
+    nccl=("$CACHE"/wheels-cuda/horovod-nccl/horovod-*.whl)
+    shopt -u nullglob
+    if ((${#nccl[@]})); then HOROVOD_WHEEL="${nccl[0]}"; HOROVOD_KIND=nccl; fi
+fi
 log "horovod wheel: $HOROVOD_WHEEL"
 
 pick_python() {
@@ -115,7 +129,8 @@ download_cuda() {
         || { echo "$list" | tail -n 20 >&2; return 1; }
     echo "$list" | sed -n 's/^ *\(Saved\|File was already downloaded\) \(.*\.whl\)$/\2/p' \
         | while read -r wheel; do
-            [[ "$wheel" == "$CTX"/* ]] && continue  # horovod, in the context already
+            # horovod: the context has it already (pip may name a stale copy of the cache)
+            [[ "$wheel" == "$CTX"/* || "${wheel##*/}" == horovod-* ]] && continue
             ln -f "$wheel" "$CTX/wheels/" 2>/dev/null || cp "$wheel" "$CTX/wheels/"
         done
 }
@@ -148,12 +163,13 @@ else
     # Classic builder: works with every client and daemon version found here (the docker 28
     # client has no buildx plugin; BuildKit would need it). The Dockerfile works with both.
     timed "docker build $IMAGE" env DOCKER_BUILDKIT=0 docker build --rm --force-rm \
-        --label "bmlocal.build-key=$KEY" -t "$IMAGE" -f "$CTX/Dockerfile" "$CTX"
+        --label "bmlocal.build-key=$KEY" --label "bmlocal.horovod=$HOROVOD_KIND" \
+        -t "$IMAGE" -f "$CTX/Dockerfile" "$CTX"
     cleanup_images() {
         # The build stage (wheels + venv) is only a means: drop it, and the image this replaced.
         docker image prune -f --filter label=bmlocal.stage=build >/dev/null || true
-        local new_id
-        new_id="$(docker image inspect -f '{{.Id}}' "$IMAGE")"
+        local new_id=""
+        new_id="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
         if [[ -n "$old_id" && "$old_id" != "$new_id" ]]; then
             docker rmi "$old_id" >/dev/null 2>&1 || true
         fi

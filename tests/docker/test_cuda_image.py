@@ -47,8 +47,19 @@ def test_its_torch_is_the_cuda_build_and_sees_no_gpu_here(make_server, cuda_imag
     assert (found["available"], found["count"]) == (False, 0)
 
 
-# Horovod: its wheel is the CPU image's (Gloo, built against torch 2.13.0+cpu), here with the
-# CUDA build of the same torch. (torchrun already ran in the test above.)
+def test_its_horovod_is_built_as_the_image_says(docker_client, cuda_image) -> None:
+    """NCCL where the build machine could compile it (scripts/build-horovod-nccl.sh), else
+    the CPU image's Gloo build: the image's label bmlocal.horovod says which."""
+    kind = docker_client.images.get(cuda_image).labels.get("bmlocal.horovod")
+    out = docker_client.containers.run(cuda_image, [
+        "python", "-W", "ignore", "-c",
+        "import horovod.torch as hvd; print(bool(hvd.nccl_built()), bool(hvd.gloo_built()))"],
+        remove=True).decode().split()
+    assert out == [str(kind == "nccl"), "True"], (kind, out)
+
+
+# Horovod across two containers (over Gloo on the CPU, whichever build the image has).
+# (torchrun already ran in the first test.)
 @pytest.mark.parametrize("strategy,script", [("Horovod", "hvd_allreduce.py")])
 def test_it_runs_a_two_node_job_on_the_cpu(make_server, cuda_image, strategy: str,
                                            script: str) -> None:
