@@ -6,7 +6,6 @@ from rich.markup import escape
 
 from bmlocal.cli.common import USAGE, err
 from bmlocal.config import ConfigError, load
-from bmlocal.logbuffer import stderr_handler
 
 FLAGS = (("--host", "address to listen on (127.0.0.1)"), ("--port", "port (8765)"),
          ("--data-dir", "database, job directories and logs (./.bmlocal)"),
@@ -28,7 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_server(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                                                   "%(message)s", handlers=[stderr_handler()])
+                                                   "%(message)s")
     flags = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
              for flag, _ in FLAGS}
     try:
