@@ -275,51 +275,6 @@ class Store:
             "AND end_time IS NOT NULL AND status IN ('SUCCESSED', 'FAILED', 'STOPPED')"
         ).fetchall()
 
-    # --- read-only views for the dashboard and metrics (bmlocal/runtime/views.py) --------
-
-    def search(self, projects: list[str] | None, status: str | None, text: str | None,
-               start: int, num: int) -> tuple[int, list[Job]]:
-        """Live jobs of `projects` (None: all), newest first, by status and a name part."""
-        where, args = ["deleted=0"], []
-        if projects is not None:
-            where.append(f"project IN ({', '.join('?' * len(projects))})")
-            args += projects
-        if status:
-            where.append("status=?")
-            args.append(status)
-        if text:
-            where.append("instr(lower(name), lower(?)) > 0")
-            args.append(text)
-        sql = " AND ".join(where)
-        db = self._db()
-        (total,) = db.execute(f"SELECT COUNT(*) FROM jobs WHERE {sql}", args).fetchone()
-        rows = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE {sql} ORDER BY id DESC "
-                          "LIMIT ? OFFSET ?", (*args, num, start)).fetchall()
-        return total, [_job(r) for r in rows]
-
-    def projects(self) -> list[str]:
-        return [p for (p,) in self._db().execute(
-            "SELECT DISTINCT project FROM jobs WHERE deleted=0 ORDER BY project")]
-
-    def status_counts(self) -> list[tuple[str, str, int]]:
-        """(project, status, live jobs) for every pair that has any."""
-        return self._db().execute("SELECT project, status, COUNT(*) FROM jobs WHERE "
-                                  "deleted=0 GROUP BY project, status").fetchall()
-
-    def queue_summary(self) -> list[tuple[str, int, float]]:
-        """(pool, waiting jobs, create time of the oldest) for each pool with a queue."""
-        return self._db().execute("SELECT pool, COUNT(*), MIN(create_time) FROM jobs WHERE "
-                                  "status='PENDING' AND phase='queued' GROUP BY pool"
-                                  ).fetchall()
-
-    def run_times(self) -> list[tuple[str, float]]:
-        """(final status, seconds run) of every job that ran and ended, deleted ones too:
-        the run time histogram only grows."""
-        return self._db().execute(
-            "SELECT status, end_time - start_time FROM jobs WHERE start_time IS NOT NULL "
-            "AND end_time IS NOT NULL AND status IN ('SUCCESSED', 'FAILED', 'STOPPED')"
-        ).fetchall()
-
     ALLOWED_FIELDS = frozenset({"status", "status_reason", "start_time", "end_time", "phase",
                                 "end_status", "stop_reason", "grant", "output_note"})
 
