@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from bmlocal.cli import Client, follow
+from bmlocal.cli import main as bmlocal_cli
 from bmlocal.runtime.executors.docker import engine
 
 HERE = Path(__file__).parent
@@ -48,20 +48,21 @@ def in_container(job: dict) -> str:
 
 
 def main() -> int:
-    code = DATA / "pfs" / "examples" / "ddp"
-    shutil.rmtree(code, ignore_errors=True)
-    shutil.copytree(HERE / "ddp", code)
+    code_dir = DATA / "pfs" / "examples" / "ddp"
+    shutil.rmtree(code_dir, ignore_errors=True)
+    shutil.copytree(HERE / "ddp", code_dir)
     job = json.loads((HERE / "demo-job.json").read_text())
     job["name"] = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     job["train_config"]["output_path"] = f"/outputs/{job['name']}"
     where = in_container(job)
+    job_file = DATA / f"{job['name']}.json"
+    job_file.write_text(json.dumps(job, indent=2))
     server = start_server()
     try:
-        client = Client(URL, "local")
-        job_id = int(client.call("create", job))
-        print(f"demo: job {job_id} created: {job['resource_config']['node_count']} nodes, "
-              f"{job['train_config']['distribute_strategy']}, {where}", flush=True)
-        status = follow(client, job_id, job["prjId"])
+        print(f"demo: submitting {job_file.name}: {job['resource_config']['node_count']} "
+              f"nodes, {job['train_config']['distribute_strategy']}, {where}", flush=True)
+        # `bmlocal submit` creates the job and follows every node's log until it ends
+        exit_code = bmlocal_cli(["submit", str(job_file), "--url", URL])
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -70,7 +71,7 @@ def main() -> int:
     for path in sorted(outputs.rglob("*")):
         if path.is_file():
             print(f"  {path.relative_to(outputs)}  ({path.stat().st_size} bytes)")
-    return 0 if status == "SUCCESSED" else 1
+    return exit_code
 
 
 if __name__ == "__main__":
