@@ -81,11 +81,18 @@ def test_query_parameters_are_part_of_the_signature(keyed: Server) -> None:
     {"sk": "not-the-secret"},
     {"ak": "ak-nobody-has"},
     {"sign_path": f"{BASE}/detail"},  # signed for another call
-    {"timestamp": int(time.time()) - 3600, "expiration": 1800},  # past its expiration
-    {"timestamp": int(time.time()) + 20 * 60},  # 20 minutes ahead of the server
-    {"date": utils.get_canonical_time(int(time.time()) - 20 * 60).decode()},  # stale date
+    {"timestamp": -3600, "expiration": 1800},  # past its expiration
+    {"timestamp": 20 * 60},  # 20 minutes ahead of the server
+    {"date": -20 * 60},  # a stale date
 ])
 def test_a_bad_signature_or_date_answers_14(keyed: Server, change: dict[str, Any]) -> None:
+    # times are offsets from the test's own run, not from collection: a long suite would
+    # otherwise bring "20 minutes ahead" within the allowed skew
+    now = int(time.time())
+    if "timestamp" in change:
+        change = {**change, "timestamp": now + change["timestamp"]}
+    if "date" in change:
+        change = {**change, "date": utils.get_canonical_time(now + change["date"]).decode()}
     assert refused(signed_post(keyed, "list", {"prjId": "p1"}, **change))
 
 
