@@ -101,7 +101,12 @@ def test_stop_of_a_pending_and_a_running_slurm_job(slurm_server: Callable[..., S
     info = server.wait(running, timeout=30)
     assert info["train_status"] == "STOPPED", info
     assert time.monotonic() - began < 10  # the grace (3 s) and Slurm's wrap-up, not more
-    assert "got TERM" in server.node_log(running, 0) + server.node_log(running, 1)
+    # TERM reached every node's supervisor. The job's own trap ("got TERM") runs in most
+    # runs, but not all: now and then slurmstepd cancels the step outright (seen once in CI).
+    for rank in (0, 1):
+        ended = json.loads((server.data_dir / "jobs" / str(running) / "nodes" / str(rank)
+                            / "exit.json").read_text())
+        assert ended["stopped"] is True, ended
     slurm_ids = re.findall(r"Slurm job (\d+)", job_log(server, running))
     assert slurm_ids and squeue("--states=RUNNING,COMPLETING", "-j", slurm_ids[0]) == ""
 
