@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
 from rich.console import Console
 from rich.table import Table
 

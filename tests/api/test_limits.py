@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bmlocal.runtime.executors.cgroup import PREFIX, MemoryCgroup, Unavailable
+from tests.support.require import missing
 from tests.support.server import Server
 
 SHOW_CORES = "python -c 'import os; print(\"cores\", len(os.sched_getaffinity(0)))'"
@@ -18,9 +19,7 @@ def cgroups() -> Path:
     try:
         probe = MemoryCgroup.create(2**30)
     except Unavailable as exc:
-        if os.environ.get("BMLOCAL_REQUIRE_CGROUPS") == "1":
-            pytest.fail(f"BMLOCAL_REQUIRE_CGROUPS=1 but {exc}")
-        pytest.skip(f"{exc}; run as root with a cgroup memory controller to enable")
+        missing("CGROUPS", f"{exc}; run as root with a cgroup memory controller to enable")
     probe.remove()
     return probe.path.parent
 

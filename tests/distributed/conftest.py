@@ -2,9 +2,8 @@
 Where one is missing the tests skip, and fail instead when BMLOCAL_REQUIRE_FRAMEWORKS=1."""
 import importlib
 import importlib.util
-import os
 
-import pytest
+from tests.support.require import missing
 
 FRAMEWORKS = {"PytorchDDP": "torch", "PaddleFleet": "paddle", "Horovod": "horovod.torch"}
 
@@ -18,8 +17,6 @@ def require(module: str) -> None:
         except ImportError:
             pass
     message = f"{module} is not installed here: run `make venv`"
-    if os.environ.get("BMLOCAL_REQUIRE_FRAMEWORKS") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    missing("FRAMEWORKS", message)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import containers_of
 from tests.docker.test_docker_jobs import ccr
+from tests.support.require import missing
 from tests.support.server import Server
 
 CUDA_IMAGE = "bmlocal/train:cuda"
@@ -21,9 +22,7 @@ VERSIONS = ("import json, torch; print('versions=' + json.dumps({'cuda': torch.v
 def cuda_image(docker_client) -> str:
     if not docker_client.images.list(name=CUDA_IMAGE):
         message = f"image {CUDA_IMAGE} is missing: run `make images-cuda`"
-        if os.environ.get("BMLOCAL_REQUIRE_CUDA_IMAGE") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("CUDA_IMAGE", message)
     if "nvidia" in docker_client.info().get("Runtimes", {}):
         pytest.skip("this engine has the NVIDIA runtime: scripts/gpu-check.sh checks GPUs")
     return CUDA_IMAGE

@@ -1,7 +1,6 @@
 """A Docker engine that goes away under running CCR jobs: a second, private engine of the
 test's own (tests/docker/own_engine.py) is stopped and started again; the shared engine is
 never touched. And an image pull that hangs holds only the jobs that need that image."""
-import os
 import socket
 import threading
 import time
@@ -12,6 +11,7 @@ import pytest
 from bmlocal.runtime.executors.docker import INSTANCE_LABEL
 from tests.docker.own_engine import EngineUnavailable, OwnEngine
 from tests.docker.test_docker_jobs import ccr, wait_for_log
+from tests.support.require import missing
 from tests.support.server import Server
 
 pytestmark = pytest.mark.usefixtures("docker_client")
@@ -26,9 +26,7 @@ def own_engine(docker_client) -> Iterator[OwnEngine]:
         engine.ensure_image(docker_client)
     except EngineUnavailable as exc:
         engine.stop()
-        if os.environ.get("BMLOCAL_REQUIRE_DOCKER") == "1":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+        missing("DOCKER", str(exc))
     yield engine
     engine.stop()
 

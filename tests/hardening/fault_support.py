@@ -9,8 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
+from tests.support.require import missing
 from tests.support.server import TERMINAL, Server
 
 RUN_DIR = Path("/run/bmlocal-faults")
@@ -18,13 +17,6 @@ DATA_ROOT = Path("/var/lib/bmlocal-faults/docker")  # kept: the image is loaded 
 IMAGE = "bmlocal/base:bookworm"
 SHARED_ENGINE = "unix:///run/bmlocal-ci/docker.sock"
 REPORT = "BMLOCAL_FAULTS_REPORT"  # a file: one JSON line per fault outcome
-
-
-def need(thing: str, why: str) -> None:
-    """Skip for want of `thing`, or fail where BMLOCAL_REQUIRE_<THING>=1 (CI)."""
-    if os.environ.get(f"BMLOCAL_REQUIRE_{thing}") == "1":
-        pytest.fail(f"BMLOCAL_REQUIRE_{thing}=1 but {why}")
-    pytest.skip(why)
 
 
 @dataclass
@@ -107,8 +99,8 @@ class OwnEngine:
                                 env={**os.environ, "DOCKER_HOST": self.host}, timeout=300)
         saved.wait(timeout=60)
         if loaded.returncode != 0:
-            need("DOCKER", f"{IMAGE} could not be loaded from the shared engine: run "
-                           "`make images`")
+            missing("DOCKER", f"{IMAGE} could not be loaded from the shared engine: run "
+                              "`make images`")
 
     def remove_containers(self) -> None:
         ids = self.docker("ps", "-aq", "--filter", "label=bmlocal.job").stdout.split()
@@ -121,7 +113,7 @@ def tmpfs(path: Path, size: str) -> None:
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        need("MOUNT", f"cannot mount a tmpfs (root needed): {done.stderr.strip()}")
+        missing("MOUNT", f"cannot mount a tmpfs (root needed): {done.stderr.strip()}")
 
 
 def unmount(path: Path) -> None:

@@ -14,9 +14,10 @@ from typing import Callable, Iterator
 import pytest
 
 from tests.conftest import leftover_pids
-from tests.hardening.fault_support import (IMAGE, OwnEngine, lost, need, record, tmpfs,
+from tests.hardening.fault_support import (IMAGE, OwnEngine, lost, record, tmpfs,
                                            unmount, wait_for)
 from tests.storage.moto_server import ACCESS_KEY, SECRET_KEY, client_for, start_or_skip
+from tests.support.require import missing
 from tests.support.server import Server, job_body
 
 ONE_SLOT = "[scheduler]\ncpu_slots = 1\n"
@@ -56,7 +57,7 @@ def ccr(name: str, cmd: str, **changes) -> dict:
 def engine_for_module() -> Iterator[OwnEngine]:
     """Started (and its image loaded) once for this module's tests, stopped after them."""
     if shutil.which("dockerd") is None or os.geteuid() != 0:
-        need("DOCKER", "a second Docker engine needs dockerd and root")
+        missing("DOCKER", "a second Docker engine needs dockerd and root")
     engine = OwnEngine()
     engine.start()
     engine.ensure_image()

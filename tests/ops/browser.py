@@ -6,20 +6,18 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
-import pytest
+from tests.support.require import missing
 
 T = TypeVar("T")
 BINARIES = ("chromium", "chromedriver")
 
 
 def browser() -> Iterator["object"]:
-    missing = [name for name in BINARIES if shutil.which(name) is None]
-    if missing:
-        message = (f"{' and '.join(missing)} not found: `apt-get install -y chromium "
+    absent = [name for name in BINARIES if shutil.which(name) is None]
+    if absent:
+        message = (f"{' and '.join(absent)} not found: `apt-get install -y chromium "
                    "chromium-driver`")
-        if os.environ.get("BMLOCAL_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("BROWSER", message)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()

@@ -7,7 +7,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.ops.browser import browser, screenshot, until
-from tests.ops.cli_support import ticking
 
 EVIL_NAME = "<img src=x onerror=alert(1)>"
 EVIL_LINE = "<script>alert('log')</script>"

@@ -1,12 +1,12 @@
 """The replay tests reuse the storage tests' moto server, and need a Docker engine with
 the train image for CCR jobs (each skips where its part is missing, and fails under
 BMLOCAL_REQUIRE_*=1)."""
-import os
 
 import pytest
 
 from bmlocal.runtime.executors.docker import engine
 from tests.storage.conftest import moto_launcher  # noqa: F401 - a fixture
+from tests.support.require import missing as require
 
 TRAIN_IMAGE = "bmlocal/train:cpu"
 
@@ -20,7 +20,5 @@ def docker_engine():
         f"image {TRAIN_IMAGE} is missing: run `make images`" \
         if not client.images.list(name=TRAIN_IMAGE) else None
     if missing:
-        if os.environ.get("BMLOCAL_REQUIRE_DOCKER") == "1":
-            pytest.fail(missing)
-        pytest.skip(missing)
+        require("DOCKER", missing)
     return client

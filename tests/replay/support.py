@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 DATA = Path(__file__).parent / "data"
 STRATEGY_FILES = sorted(p.name for p in DATA.glob("detail-*.json"))
@@ -16,6 +15,8 @@ CCR_FILES = [name for name in STRATEGY_FILES if name.startswith("detail-ccr-")]
 
 TRAIN_PY = """\
 import json, os, pathlib
+
+from tests.support.require import missing
 def files(d):
     return sorted(p for p in pathlib.Path(d).rglob("*") if p.is_file()) if d else []
 rank = int(os.environ.get("RANK") or os.environ.get("HOROVOD_RANK")
@@ -66,6 +67,4 @@ def require_frameworks() -> None:
     missing = [m for m in ("torch", "paddle", "horovod") if importlib.util.find_spec(m) is None]
     if missing:
         message = f"{', '.join(missing)} not installed here: run `make venv`"
-        if os.environ.get("BMLOCAL_REQUIRE_FRAMEWORKS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("FRAMEWORKS", message)

@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from tests.support.require import missing
 from tests.support.server import Server
 
 SLURM_CONF = "/run/bmlocal-ci/slurm/slurm.conf"
@@ -35,9 +36,7 @@ def slurm() -> None:
     problem = cluster_problem()
     if problem is None:
         return
-    if os.environ.get("BMLOCAL_REQUIRE_SLURM") == "1":
-        pytest.fail(problem)
-    pytest.skip(problem)
+    missing("SLURM", problem)
 
 
 def pool_config(name: str = POOL, nodes: int = 2, extra: str = "") -> str:
@@ -98,9 +97,7 @@ def docker_host() -> Iterator[str]:
     if client is None or missing:
         message = missing if isinstance(missing, str) else "bmlocal/train:cpu is missing: " \
                                                            "run `make images`"
-        if os.environ.get("BMLOCAL_REQUIRE_DOCKER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("DOCKER", message)
     yield host
     left = [c.name for c in client.containers.list(all=True) if "-slurm" in c.name]
     assert left == [], f"containers of Slurm nodes left: {left}"

@@ -1,6 +1,5 @@
 """Jobs of a Slurm pool on a real two-node cluster (scripts/slurm.sh), through the API."""
 import json
-import os
 import re
 import signal
 import sys

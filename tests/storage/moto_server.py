@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import boto3
-import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
+
+from tests.support.require import missing
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
@@ -79,9 +80,7 @@ def start_or_skip(log_dir: Path, port: int | None = None) -> tuple[str, Callable
     try:
         return start_moto(log_dir, port)
     except MotoMissing as exc:
-        if os.environ.get("BMLOCAL_REQUIRE_S3") == "1":
-            pytest.fail(f"BMLOCAL_REQUIRE_S3=1 but {exc}")
-        pytest.skip(str(exc))
+        missing("S3", str(exc))
 
 
 def _wait_ready(endpoint: str, process: subprocess.Popen, log_path: Path) -> None:
