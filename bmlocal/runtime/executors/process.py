@@ -1,5 +1,4 @@
 """Nodes as process groups on this machine, each under its own supervisor."""
-import json
 import os
 import signal
 import subprocess
@@ -10,7 +9,7 @@ from bmlocal.runtime.executors import proc
 from bmlocal.runtime.executors.base import (NODE_LOST, OUT_OF_MEMORY, Handle, JobPaths,
                                             NodeSpec)
 from bmlocal.runtime.environment import host_environment
-from bmlocal.runtime.executors.supervisor import write_json
+from bmlocal.runtime.executors.supervisor import exit_code, read_json, write_json
 
 
 # The supervisor uses only the standard library and bmlocal: started without `site` (-S) and
@@ -81,9 +80,8 @@ class ProcessExecutor:
         self._spawned.pop(handle["pid"], None)
         exit_file = Path(handle["state_dir"]) / "exit.json"
         if exit_file.exists():
-            code = self._exit(handle).get("code")
-            # A node may have written over its exit record: unreadable counts as lost.
-            return code if isinstance(code, int) and not isinstance(code, bool) else NODE_LOST
+            code = exit_code(self._exit(handle))
+            return NODE_LOST if code is None else code
         self._kill_child(handle)
         return NODE_LOST
 
@@ -92,11 +90,7 @@ class ProcessExecutor:
 
     @staticmethod
     def _exit(handle: Handle) -> dict:
-        try:
-            record = json.loads((Path(handle["state_dir"]) / "exit.json").read_text())
-        except (OSError, ValueError):
-            return {}
-        return record if isinstance(record, dict) else {}
+        return read_json(Path(handle["state_dir"]) / "exit.json")
 
     def stop(self, handle: Handle, grace: float) -> None:
         if proc.alive(handle["pid"], handle["start"]):
@@ -115,11 +109,7 @@ class ProcessExecutor:
     @staticmethod
     def _kill_child(handle: Handle) -> None:
         """The node's own tree, when its supervisor is gone without ending it."""
-        child_file = Path(handle["state_dir"]) / "child.json"
-        try:
-            child = json.loads(child_file.read_text())
-        except (OSError, ValueError):
-            return
+        child = read_json(Path(handle["state_dir"]) / "child.json")
         if child.get("start") is not None and proc.alive(child["pid"], child["start"]):
             proc.signal_group(child["pid"], signal.SIGKILL)
             proc.kill_tree(child["pid"], child["start"])

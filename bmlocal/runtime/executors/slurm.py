@@ -7,7 +7,6 @@ leave in the job directory and from one `squeue` call, shared by every poll of a
 The data directory must be visible at the same path on every Slurm node.
 """
 import hashlib
-import json
 import logging
 import math
 import os
@@ -27,7 +26,7 @@ from bmlocal.runtime.executors.base import (NODE_LOST, OUT_OF_MEMORY, Handle, Jo
 from bmlocal.runtime.executors.slurm_node import MASTER_PLACEHOLDER, NOT_SHARED, SUBMITTED_NODE
 from bmlocal.runtime.executors.slurm_state import (FORGOTTEN, Meaning, Phase, QueueEntry,
                                                    QueueError, read_queue)
-from bmlocal.runtime.executors.supervisor import write_json
+from bmlocal.runtime.executors.supervisor import exit_code, read_json, write_json
 from bmlocal.runtime.pools import Pool
 
 log = logging.getLogger("bmlocal.slurm")
@@ -295,11 +294,11 @@ class SlurmExecutor:
         if meaning is None:
             return None
         ended = meaning.phase == Phase.ENDED
-        code = self._exit(handle).get("code")
+        code = exit_code(self._exit(handle))
         if code is None:
             return NODE_LOST if ended else None
         if ended or not self._all_exited(handle):
-            return int(code)
+            return code
         return None  # the last node's end waits until Slurm says every step is gone
 
     def _all_exited(self, handle: Handle) -> bool:
@@ -308,11 +307,11 @@ class SlurmExecutor:
 
     @staticmethod
     def _exit(handle: Handle) -> dict:
-        return _read_json(Path(handle["state_dir"]) / "exit.json")
+        return read_json(Path(handle["state_dir"]) / "exit.json")
 
     def exit_note(self, handle: Handle) -> str:
         """Where the node ran and the Slurm job's state, for the job's reason."""
-        ran = _read_json(Path(handle["state_dir"]) / "slurm.json")
+        ran = read_json(Path(handle["state_dir"]) / "slurm.json")
         parts = []
         if self._exit(handle).get("out_of_memory"):
             parts.append(OUT_OF_MEMORY)
@@ -417,13 +416,6 @@ class ContainerView:
                            for host, m in mounts.items()],
                 "workdir": "/bml/code", "user": f"{os.getuid()}:{os.getgid()}",
                 "shm_size": self.shm_size, "memory_gb": spec.memory_gb}
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def slurm_executors(pools: list[Pool], section: Callable[[str], Any], data_dir: Path,

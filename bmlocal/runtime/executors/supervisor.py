@@ -28,6 +28,22 @@ def write_json(path: Path, value: dict) -> None:
     os.replace(partial, path)
 
 
+def read_json(path: Path) -> dict:
+    """A record written by write_json; {} when it is missing or not a JSON object."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def exit_code(record: dict) -> int | None:
+    """The code of an exit record; None when there is none or it is not an integer (a
+    node may have written over its record)."""
+    code = record.get("code")
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
 def become_subreaper() -> None:
     """Orphaned descendants are re-parented to us, so none escapes the tree we end."""
     libc = ctypes.CDLL(None, use_errno=True)
