@@ -82,7 +82,7 @@ def _job(row: tuple) -> Job:
      stop, grant, note) = row
     return Job(id_, project, name, JobSpec.from_json(spec), Status(status), reason, created,
                started, ended, phase, Status(end_status) if end_status else None, stop,
-               json.loads(grant) if grant else {}, note)
+               (json.loads(grant) if grant else None) or {}, note)
 
 
 class Store:
@@ -282,8 +282,9 @@ class Store:
         unknown = set(values) - self.ALLOWED_FIELDS
         if unknown:
             raise ValueError(f"unknown job fields {sorted(unknown)}")
-        args = [json.dumps(v) if k == "grant" else v.value if isinstance(v, Status) else v
-                for k, v in values.items()]
+        # a grant taken back (None) is stored as NULL, read back as no grant ({})
+        args = [json.dumps(v) if k == "grant" and v is not None
+                else v.value if isinstance(v, Status) else v for k, v in values.items()]
         return ", ".join(f"{k}=?" for k in values), args
 
     # --- nodes ------------------------------------------------------------------------
