@@ -5,34 +5,20 @@ this prints them as one table. A fault whose test did not pass is shown as such.
 
 Run: .venv/bin/python bench/bench_faults.py   (root, dockerd and moto[server] for all rows)
 """
-import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
-TESTS = "tests/hardening/test_faults.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reported_tests import last_line, run_reported  # noqa: E402
 
-
-def run_tests(report: Path) -> tuple[int, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", TESTS, "-rfEs"],
-        cwd=ROOT, env={**os.environ, "BMLOCAL_FAULTS_REPORT": str(report)},
-        capture_output=True, text=True)
-    return done.returncode, done.stdout
+TESTS = ["tests/hardening/test_faults.py"]
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "faults.jsonl"
-        code, output = run_tests(report)
-        rows = [json.loads(line) for line in report.read_text().splitlines()] \
-            if report.exists() else []
+    code, output, rows = run_reported(TESTS, "BMLOCAL_FAULTS_REPORT")
     table = Table(title="Faults injected (tests/hardening/test_faults.py)")
     for column in ("fault", "injected", "jobs", "lost", "outcome"):
         table.add_column(column, overflow="fold")
@@ -42,8 +28,7 @@ def main() -> int:
     console = Console(width=160)
     console.print(table)
     jobs, lost = sum(r["jobs"] for r in rows), sum(r["lost"] for r in rows)
-    console.print(f"{len(rows)} faults, {jobs} jobs, {lost} lost; pytest: "
-                  f"{output.strip().splitlines()[-1] if output.strip() else 'no output'}",
+    console.print(f"{len(rows)} faults, {jobs} jobs, {lost} lost; pytest: {last_line(output)}",
                   markup=False)
     if code != 0:
         console.print(output[-3000:], markup=False)

@@ -6,37 +6,23 @@ them as one table. An attack whose test did not pass is counted as such.
 Run: .venv/bin/python bench/bench_hostile.py   (moto[server] for the S3 rows, dockerd and
 `make images` for the container row)
 """
-import json
-import os
-import subprocess
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reported_tests import last_line, run_reported  # noqa: E402
+
 TESTS = ["tests/hardening/test_archives.py", "tests/hardening/test_job_files.py",
          "tests/hardening/test_job_paths.py", "tests/hardening/test_s3_cache.py",
          "tests/hardening/test_container_escape.py"]
 
 
-def run_tests(report: Path) -> tuple[int, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS, "-rfEs"],
-        cwd=ROOT, env={**os.environ, "BMLOCAL_HOSTILE_REPORT": str(report)},
-        capture_output=True, text=True)
-    return done.returncode, done.stdout
-
-
 def main() -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "hostile.jsonl"
-        code, output = run_tests(report)
-        rows = [json.loads(line) for line in report.read_text().splitlines()] \
-            if report.exists() else []
+    code, output, rows = run_reported(TESTS, "BMLOCAL_HOSTILE_REPORT")
     table = Table(title="Hostile inputs tried (tests/hardening)")
     for column in ("area", "attack", "outcome"):
         table.add_column(column, overflow="fold")
@@ -45,9 +31,10 @@ def main() -> int:
     console = Console(width=180)
     console.print(table)
     by_area = ", ".join(f"{area} {n}" for area, n in Counter(r["area"] for r in rows).items())
-    summary = output.strip().splitlines()[-1] if output.strip() else "no output"
+    # a row is written only once its test's assertions passed (nothing escaped, no job
+    # left PENDING); an attack whose test failed shows in pytest's summary instead
     console.print(f"{len(rows)} hostile inputs, each refused or contained ({by_area}); "
-                  f"escapes 0, jobs left PENDING 0; pytest: {summary}", markup=False)
+                  f"pytest: {last_line(output)}", markup=False)
     if code != 0:
         console.print(output[-3000:], markup=False)
     return code

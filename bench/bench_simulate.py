@@ -34,8 +34,8 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def create_to_successed(server: BmlServer, runs: int) -> list[float]:
-    client, took = server.client, []
+def create_to_successed(client: Client, runs: int) -> list[float]:
+    took = []
     for i in range(runs):
         started = time.perf_counter()
         job_id = client.create(job_body(f"lat-{i}"))
@@ -53,14 +53,7 @@ def served_create_to_successed(runs: int) -> list[float]:
         try:
             client = Client(served.url)
             client.list("p1")
-            took = []
-            for i in range(runs):
-                started = time.perf_counter()
-                job_id = client.create(job_body(f"lat-{i}"))
-                while client.detail(job_id, "p1")["train_status"] != "SUCCESSED":
-                    pass
-                took.append(time.perf_counter() - started)
-            return took
+            return create_to_successed(client, runs)
         finally:
             served.stop()
 
@@ -145,7 +138,7 @@ def main() -> None:
 
     with BmlServer() as server:
         server.client.list("p1")  # token, connection, first imports
-        latency = statistics.median(create_to_successed(server, 30 if quick else 100))
+        latency = statistics.median(create_to_successed(server.client, 30 if quick else 100))
         row("create -> SUCCESSED seen in detail (BmlServer)", latency, 0.005, ms(latency))
         served = statistics.median(served_create_to_successed(30 if quick else 100))
         row("  the same, `bmlocal serve --executor simulate`", served, 0.005, ms(served))

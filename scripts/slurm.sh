@@ -48,7 +48,7 @@ install_slurm() {
     export DEBIAN_FRONTEND=noninteractive
     local apt=(apt-get -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef
                -o Dpkg::Options::=--force-confold)
-    apt-cache show slurmctld >/dev/null 2>&1 || "${apt[@]}" update </dev/null >&2
+    "${apt[@]}" update </dev/null >&2  # lists on a new machine may be absent or stale
     # no default daemons from the packages' init scripts: ours run on private sockets
     local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
     if [[ ! -e "$policy" ]]; then

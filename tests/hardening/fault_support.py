@@ -1,7 +1,6 @@
 """What the fault tests inject faults with: a Docker engine of their own (never the shared
 one, which other tests use), a small tmpfs, and the record of each fault's outcome that
 bench/bench_faults.py prints as a table."""
-import json
 import os
 import signal
 import subprocess
@@ -9,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.report import append_row
 from tests.support.require import missing
 from tests.support.server import TERMINAL, Server
 
@@ -134,11 +134,8 @@ def lost(server: Server, jobs: list[int], deleted: tuple[int, ...] = ()) -> int:
 
 def record(fault: str, injected: str, jobs: int, lost_jobs: int, outcome: str) -> None:
     """One row of the faults table (written only where bench_faults.py asks for it)."""
-    target = os.environ.get(REPORT)
-    if target:
-        with open(target, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"fault": fault, "injected": injected, "jobs": jobs,
-                                "lost": lost_jobs, "outcome": outcome}) + "\n")
+    append_row(REPORT, {"fault": fault, "injected": injected, "jobs": jobs,
+                        "lost": lost_jobs, "outcome": outcome})
 
 
 def wait_for(check, timeout: float = 60, every: float = 0.05) -> None:
