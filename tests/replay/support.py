@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support.require import missing
 
 DATA = Path(__file__).parent / "data"
 STRATEGY_FILES = sorted(p.name for p in DATA.glob("detail-*.json"))
@@ -15,8 +16,6 @@ CCR_FILES = [name for name in STRATEGY_FILES if name.startswith("detail-ccr-")]
 
 TRAIN_PY = """\
 import json, os, pathlib
-
-from tests.support.require import missing
 def files(d):
     return sorted(p for p in pathlib.Path(d).rglob("*") if p.is_file()) if d else []
 rank = int(os.environ.get("RANK") or os.environ.get("HOROVOD_RANK")
@@ -64,7 +63,7 @@ def replay_json(*args: str, url: str, **kwargs: Any) -> dict[str, Any]:
 def require_frameworks() -> None:
     """The strategies' launchers need torch, paddle and horovod in bmlocal's environment:
     skip without them, fail under BMLOCAL_REQUIRE_FRAMEWORKS=1."""
-    missing = [m for m in ("torch", "paddle", "horovod") if importlib.util.find_spec(m) is None]
-    if missing:
-        message = f"{', '.join(missing)} not installed here: run `make venv`"
+    absent = [m for m in ("torch", "paddle", "horovod") if importlib.util.find_spec(m) is None]
+    if absent:
+        message = f"{', '.join(absent)} not installed here: run `make venv`"
         missing("FRAMEWORKS", message)

@@ -91,13 +91,12 @@ def docker_host() -> Iterator[str]:
     try:
         client = docker.DockerClient(base_url=host, timeout=10)
         client.ping()
-        missing = not client.images.list(name="bmlocal/train:cpu")
+        problem = None if client.images.list(name="bmlocal/train:cpu") else \
+            "bmlocal/train:cpu is missing: run `make images`"
     except docker.errors.DockerException as exc:
-        client, missing = None, f"no Docker engine answers at {host}: {exc}"
-    if client is None or missing:
-        message = missing if isinstance(missing, str) else "bmlocal/train:cpu is missing: " \
-                                                           "run `make images`"
-        missing("DOCKER", message)
+        client, problem = None, f"no Docker engine answers at {host}: {exc}"
+    if problem:
+        missing("DOCKER", problem)
     yield host
     left = [c.name for c in client.containers.list(all=True) if "-slurm" in c.name]
     assert left == [], f"containers of Slurm nodes left: {left}"
