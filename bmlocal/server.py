@@ -62,7 +62,9 @@ def build(settings: Settings) -> Runtime:
     allocator = Allocator(list(gpus.devices), scheduling.cpu_slots, quotas(settings),
                           scheduling.max_passes,
                           remote_pools=any(p.remote for p in pools.all()))
-    executors = Executors(simulate if settings.executor == "simulate" else ProcessExecutor(),
+    wakeup = Wakeup()  # made first: the runner frees slots, ends of nodes wake the loop up
+    executors = Executors(simulate if settings.executor == "simulate"
+                          else ProcessExecutor(on_exit=lambda: wakeup.wake(admit=False)),
                           container_executor(settings),
                           slurm_executors(pools.all(), settings.section, settings.data_dir,
                                           settings.table.get("docker", {}))
@@ -75,7 +77,6 @@ def build(settings: Settings) -> Runtime:
         "PFS": PfsStorage(settings.pfs),
         "BOS": S3Storage(bos, settings.data_dir / "cache" / "bos") if bos
         else LocalBosStorage(settings.bos)}
-    wakeup = Wakeup()  # made first: the runner frees slots, the scheduler's loop wakes up
     trash = Trash(settings.data_dir)
     trash.empty()
     runner = Runner(store, executors, storages, settings.data_dir, clock,

@@ -11,6 +11,7 @@ import os
 import subprocess
 import tempfile
 import time
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,7 @@ def _ask(run: Any) -> dict[str, str]:
     return found if isinstance(found, dict) else {"unknown": "not an object"}
 
 
+@lru_cache(maxsize=None)  # read once: scanning the installed distributions takes ms
 def package_version(name: str) -> str:
     try:
         return metadata.version(name)

@@ -86,11 +86,12 @@ class Allocator:
 
     def has_free(self) -> bool:
         """Whether any GPU or CPU slot is free: else no waiting job can start."""
-        if self.remote_pools:
-            return True
         with self._lock:
-            return (self._used_slots() < self.cpu_slots
-                    or len(self._gpus_in_use()) < len(self.gpus))
+            return self._has_free()
+
+    def _has_free(self) -> bool:
+        return (self.remote_pools or self._used_slots() < self.cpu_slots
+                or len(self._gpus_in_use()) < len(self.gpus))
 
     def admit(self, waiting: list[Request]) -> list[tuple[Request, dict[str, Any]]]:
         """Grants for the waiting jobs (oldest first) that may start now."""
@@ -99,6 +100,8 @@ class Allocator:
             barred: set[str] = set()  # kinds held back for a job passed too often
             blocked: list[Request] = []
             for req in waiting:
+                if granted and not self._has_free():  # the rest cannot start either
+                    break
                 grant = None if req.kind in barred else self._try(req)
                 if grant is None:
                     blocked.append(req)

@@ -23,6 +23,7 @@ from bmlocal.runtime.faults import Troubles, describe
 from bmlocal.runtime.pools import Pools
 from bmlocal.runtime.resources import Allocator, Request
 from bmlocal.runtime.runner import Runner
+from bmlocal.runtime.spec import JobSpec
 from bmlocal.runtime.status import Status
 from bmlocal.runtime.store import Job, Store
 from bmlocal.runtime.wakeup import Wakeup
@@ -59,6 +60,7 @@ class Scheduler:
         self._after_work: dict[int, Callable[[], None]] = {}  # job -> what to do once idle
         self._stopping: dict[int, float] = {}  # job -> when SIGTERM was sent
         self._exit_seen: dict[tuple[int, int], float] = {}  # (job, rank) -> when
+        self._requests: dict[int, Request] = {}  # waiting job -> what it asks for
         self.wakeup = wakeup or Wakeup()
         self._last_admit = 0.0
         self._troubles = Troubles(runner, runner.host_roots)
@@ -187,23 +189,29 @@ class Scheduler:
     def admit_waiting(self) -> None:
         """Start what may start among the oldest waiting jobs of each pool."""
         if self.allocator.has_free():
-            self.admit(self.store.queued(QUEUE_WINDOW))
+            self.admit(self.store.queued_specs(QUEUE_WINDOW))
 
-    def admit(self, queued: list[Job]) -> None:
-        by_id = {job.id: job for job in queued}
-        requests = []
-        for job in queued:
+    def admit(self, queued: list[tuple[int, JobSpec]]) -> None:
+        # a pass runs at every create and every end: each waiting job's request is worked
+        # out once, not at every pass
+        known, self._requests = self._requests, {}
+        for job_id, spec in queued:
             try:
-                requests.append(Request.of(job.id, job.spec, self.pools))
+                self._requests[job_id] = known.get(job_id) or Request.of(job_id, spec,
+                                                                          self.pools)
             except ApiError:
-                self.runner.fail_start(job, "its resource pool is no longer configured")
-        for request, grant in self.allocator.admit(requests):
-            job = by_id[request.job_id]
-            if self.store.update(job.id, Status.PENDING, phase="starting", grant=grant):
-                job.phase, job.grant = "starting", grant
+                job = self.store.get(job_id)
+                if job is not None:
+                    self.runner.fail_start(job, "its resource pool is no longer configured")
+        for request, grant in self.allocator.admit(list(self._requests.values())):
+            job_id = request.job_id
+            self._requests.pop(job_id, None)
+            job = self.store.get(job_id) if self.store.update(
+                job_id, Status.PENDING, phase="starting", grant=grant) else None
+            if job is not None:
                 self._submit(job, self.runner.launch)
-            else:
-                self.allocator.release(job.id)
+            else:  # stopped or deleted meanwhile
+                self.allocator.release(job_id)
 
     def watch(self, job: Job) -> None:
         exits = self._poll_nodes(job)

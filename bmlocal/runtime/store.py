@@ -182,15 +182,23 @@ class Store:
 
     def queued(self, limit: int) -> list[Job]:
         """The oldest `limit` waiting jobs of each pool, in submission order."""
+        return sorted((_job(r) for r in self._queued(COLUMNS, limit)), key=lambda job: job.id)
+
+    def queued_specs(self, limit: int) -> list[tuple[int, JobSpec]]:
+        """The same jobs' ids and specs only: what admission needs, read at every pass."""
+        return sorted(((id_, JobSpec.from_json(spec))
+                       for id_, spec in self._queued("id, spec", limit)), key=lambda r: r[0])
+
+    def _queued(self, columns: str, limit: int) -> list[tuple]:
         db = self._db()
         pools = [p for (p,) in db.execute("SELECT DISTINCT pool FROM jobs WHERE "
                                           "status='PENDING' AND phase='queued'")]
         rows = []
         for pool in pools:
-            rows += db.execute(f"SELECT {COLUMNS} FROM jobs WHERE status='PENDING' AND "
+            rows += db.execute(f"SELECT {columns} FROM jobs WHERE status='PENDING' AND "
                                "phase='queued' AND pool=? ORDER BY id LIMIT ?",
                                (pool, limit)).fetchall()
-        return sorted((_job(r) for r in rows), key=lambda job: job.id)
+        return rows
 
     def move(self, job_id: int, old: Status, new: Status, when_phase: str | None = None,
              **values: Any) -> bool:

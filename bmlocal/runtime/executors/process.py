@@ -1,20 +1,25 @@
 """Nodes as process groups on this machine, each under its own supervisor."""
+import logging
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from bmlocal.runtime.executors import proc
 from bmlocal.runtime.executors.base import (NODE_LOST, OUT_OF_MEMORY, Handle, JobPaths,
                                             NodeSpec)
 from bmlocal.runtime.environment import host_environment
+from bmlocal.runtime.executors.exits import ExitWatcher
+from bmlocal.runtime.executors.forkserver import ForkServer, ForkServerError
 from bmlocal.runtime.executors.supervisor import exit_code, read_json, write_json
 
+log = logging.getLogger("bmlocal.process")
 
-# The supervisor uses only the standard library and bmlocal: started without `site` (-S) and
-# runpy it costs about a third of the interpreter start (site's .pth files, an editable
-# install's finder), at every node of every job.
+# Supervisors come from the fork server; where it fails, each is a new interpreter, started
+# without `site` (-S) and runpy: that saves about a third of its start (site's .pth files,
+# an editable install's finder).
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
 SUPERVISOR = (f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); "
               "from bmlocal.runtime.executors.supervisor import main; sys.exit(main(sys.argv[1]))")
@@ -41,9 +46,13 @@ def touch_log(path: Path) -> None:
 class ProcessExecutor:
     name = "process"
 
-    def __init__(self) -> None:
+    def __init__(self, on_exit: Callable[[], None] | None = None,
+                 forkserver: ForkServer | None = None) -> None:
+        """`on_exit` is called as soon as a node's supervisor ends."""
         self.python = sys.executable
         self._spawned: dict[int, subprocess.Popen] = {}
+        self._forkserver = forkserver or ForkServer()
+        self._exits = ExitWatcher(on_exit) if on_exit else None
 
     def view(self, host: JobPaths) -> JobPaths:
         return host
@@ -62,14 +71,23 @@ class ProcessExecutor:
             "cpu_set": cpu_set(spec.cpus, spec.job_id + spec.rank),
             "memory_gb": spec.memory_gb})
         touch_log(spec.log_path)
-        with open(spec.state_dir / "supervisor.err", "ab") as errors:
+        try:
+            pid, start = self._forkserver.spawn(spec.state_dir)
+        except (OSError, ValueError, ForkServerError) as exc:
+            log.warning("the fork server failed (%s): a supervisor started on its own", exc)
+            pid, start = self._start_supervisor(spec.state_dir)
+        self._watch(pid, start)
+        return {"kind": self.name, "pid": pid, "start": start,
+                "state_dir": str(spec.state_dir)}
+
+    def _start_supervisor(self, state_dir: Path) -> tuple[int, int | None]:
+        with open(state_dir / "supervisor.err", "ab") as errors:
             supervisor = subprocess.Popen(
-                [sys.executable, "-S", "-c", SUPERVISOR, str(spec.state_dir)],
+                [sys.executable, "-S", "-c", SUPERVISOR, str(state_dir)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
                 start_new_session=True)
         self._spawned[supervisor.pid] = supervisor
-        return {"kind": self.name, "pid": supervisor.pid,
-                "start": proc.start_time(supervisor.pid), "state_dir": str(spec.state_dir)}
+        return supervisor.pid, proc.start_time(supervisor.pid)
 
     def poll(self, handle: Handle) -> int | None:
         spawned = self._spawned.get(handle["pid"])
@@ -101,7 +119,12 @@ class ProcessExecutor:
         self._kill_child(handle)
 
     def adopt(self, handle: Handle) -> None:
-        """Nothing to attach: the supervisor runs on and is watched through /proc."""
+        """The supervisor runs on; it is watched through /proc and its pidfd."""
+        self._watch(handle["pid"], handle["start"])
+
+    def _watch(self, pid: int, start: int | None) -> None:
+        if self._exits is not None and start is not None:
+            self._exits.watch(pid, start)
 
     def release(self, handle: Handle) -> None:
         """Nothing is left once the supervisor has exited."""

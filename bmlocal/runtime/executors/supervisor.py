@@ -122,6 +122,8 @@ class Node:
     def end_stragglers(self) -> None:
         """Kill whatever the node left behind and reap it, until nothing is left."""
         while True:
+            if not self.reap():  # no child: as a subreaper, then nothing below it runs
+                break
             left = proc.descendants(os.getpid())
             if not left:
                 break
@@ -131,14 +133,15 @@ class Node:
         self.reap()
 
     @staticmethod
-    def reap() -> None:
+    def reap() -> bool:
+        """Reap what has ended; whether a child still runs."""
         while True:
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                return False
             if pid == 0:
-                return
+                return True
 
 
 def main(state_dir: str) -> int:
