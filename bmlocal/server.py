@@ -64,7 +64,7 @@ def build(settings: Settings) -> Runtime:
                           remote_pools=any(p.remote for p in pools.all()))
     wakeup = Wakeup()  # made first: the runner frees slots, ends of nodes wake the loop up
     executors = Executors(simulate if settings.executor == "simulate"
-                          else ProcessExecutor(on_exit=lambda: wakeup.wake(admit=False)),
+                          else process_executor(wakeup),
                           container_executor(settings),
                           slurm_executors(pools.all(), settings.section, settings.data_dir,
                                           settings.table.get("docker", {}))
@@ -98,6 +98,13 @@ def build(settings: Settings) -> Runtime:
     install_web(app, service, auth, Views(store, pools, list(gpus.devices), clock,
                                           settings.data_dir, local_roots(storages)))
     return Runtime(app, scheduler, service)
+
+
+def process_executor(wakeup: Wakeup) -> ProcessExecutor:
+    """Nodes as processes; the end of one wakes the scheduler's loop at once."""
+    executor = ProcessExecutor(on_exit=lambda: wakeup.wake(admit=False))
+    executor.prepare()
+    return executor
 
 
 def delivery(settings: Settings, bos: BosSettings | None, storages: dict[str, Storage]

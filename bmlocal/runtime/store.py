@@ -32,8 +32,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_live_name ON jobs(project, name) WHERE deleted = 0;
 CREATE INDEX IF NOT EXISTS jobs_by_project ON jobs(project, deleted, id);
-CREATE INDEX IF NOT EXISTS jobs_active ON jobs(status, phase, pool, id)
-    WHERE status IN ('PENDING', 'RUNNING');
+-- SQLite uses a partial index only where a query repeats its WHERE terms: one on
+-- status IN ('PENDING', 'RUNNING') served no query, and every pass scanned the table.
+DROP INDEX IF EXISTS jobs_active;
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, phase, pool, id);
+CREATE INDEX IF NOT EXISTS jobs_undelivered ON jobs(deleted) WHERE output_note IS NOT NULL;
 CREATE TABLE IF NOT EXISTS nodes (
     job_id INTEGER NOT NULL,
     rank INTEGER NOT NULL,

@@ -54,6 +54,13 @@ class ProcessExecutor:
         self._forkserver = forkserver or ForkServer()
         self._exits = ExitWatcher(on_exit) if on_exit else None
 
+    def prepare(self) -> None:
+        """Start the fork server before the first node needs it."""
+        try:
+            self._forkserver.start()
+        except OSError as exc:  # tried again at the first node, which says why
+            log.warning("the fork server did not start: %s", exc)
+
     def view(self, host: JobPaths) -> JobPaths:
         return host
 
