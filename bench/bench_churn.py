@@ -7,10 +7,13 @@ import argparse
 import os
 import statistics
 import sys
+import multiprocessing
 import tempfile
-import threading
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Callable
 
 import requests
 
@@ -31,13 +34,31 @@ def timed(session: requests.Session, url: str, method: str, body: dict) -> float
     return elapsed
 
 
-def probe(url: str, job_id: int, until: threading.Event, out: dict[str, list[float]]) -> None:
-    """detail and list in turn, one at a time, until `until` is set."""
+def probe(url: str, job_id: int, until: Event, out: Connection) -> None:
+    """detail and list in turn, one at a time, until `until` is set; in a process of its
+    own, so that the creating client's GIL does not delay it."""
     session = requests.Session()
+    times: dict[str, list[float]] = {"detail": [], "list": []}
     while not until.is_set():
-        out["detail"].append(timed(session, url, "detail", {"id": job_id, "prjId": "p1"}))
-        out["list"].append(timed(session, url, "list", {"prjId": "p1", "num": 20}))
+        times["detail"].append(timed(session, url, "detail", {"id": job_id, "prjId": "p1"}))
+        times["list"].append(timed(session, url, "list", {"prjId": "p1", "num": 20}))
         time.sleep(0.005)
+    out.send(times)
+
+
+def probed(url: str, job_id: int) -> tuple[Event, Callable[[], dict[str, list[float]]]]:
+    """Start a probe; set the event to end it, then call the function for its times."""
+    until = multiprocessing.Event()
+    mine, theirs = multiprocessing.Pipe()
+    worker = multiprocessing.Process(target=probe, args=(url, job_id, until, theirs))
+    worker.start()
+
+    def result() -> dict[str, list[float]]:
+        times = mine.recv()
+        worker.join()
+        return times
+
+    return until, result
 
 
 def summary(name: str, values: list[float]) -> str:
@@ -56,17 +77,11 @@ def main() -> None:
         try:
             first = server.create("first", "true")
             server.wait(first)
-            idle: dict[str, list[float]] = {"detail": [], "list": []}
-            done = threading.Event()
-            watcher = threading.Thread(target=probe, args=(server.url, first, done, idle))
-            watcher.start()
+            done, times = probed(server.url, first)
             time.sleep(3)
             done.set()
-            watcher.join()
-            busy: dict[str, list[float]] = {"detail": [], "list": []}
-            done = threading.Event()
-            watcher = threading.Thread(target=probe, args=(server.url, first, done, busy))
-            watcher.start()
+            idle = times()
+            done, times = probed(server.url, first)
             started = time.perf_counter()
             session = requests.Session()
             ids = [session.post(f"{server.url}{BASE}/create", params={"access_token": "t"},
@@ -76,7 +91,7 @@ def main() -> None:
                 server.wait(job_id, TERMINAL, timeout=600, every=0.2)
             elapsed = time.perf_counter() - started
             done.set()
-            watcher.join()
+            busy = times()
         finally:
             server.stop()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "

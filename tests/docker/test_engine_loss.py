@@ -120,7 +120,8 @@ def test_an_engine_restarted_without_live_restore_fails_the_job_with_the_exit_co
     own_engine.start()
     info = server.wait(job_id, timeout=40)
     assert info["train_status"] == "FAILED"
-    assert info["status_reason"].startswith("node 0 exited with code 7"), info
+    assert info["status_reason"].startswith("node 0 exited with code 7"), (
+        info["status_reason"], server.node_log(job_id))
     assert "got TERM" in server.node_log(job_id)
     wait_no_containers(server, own_engine)
 
