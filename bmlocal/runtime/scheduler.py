@@ -137,13 +137,20 @@ class Scheduler:
             self._thread.join(timeout=5)
         self.runner.cancel_all()
         self._pool.shutdown(wait=False)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+        idle = self._wait_idle(wait)
+        self.executors.close()
+        return idle
+
+    def _wait_idle(self, timeout: float, every: float = 0.05) -> bool:
+        """Whether no worker is at work, waiting at most `timeout` seconds for that."""
+        deadline = time.monotonic() + timeout
+        while True:
             with self._busy_lock:
                 if not self._busy:
                     return True
-            time.sleep(0.05)
-        return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(every)
 
     def wake(self, admit: bool = True) -> None:
         self.wakeup.wake(admit)
@@ -331,12 +338,7 @@ class Scheduler:
         after it, the loop forgets what it knew of jobs (bmlocal's admin reset empties the
         store in the body)."""
         with self._step_lock:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                with self._busy_lock:
-                    if not self._busy:
-                        break
-                time.sleep(0.001)
+            self._wait_idle(timeout, every=0.001)
             yield
             with self._busy_lock:
                 self._after_work.clear()

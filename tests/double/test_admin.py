@@ -181,6 +181,16 @@ def test_reset_kills_real_jobs() -> None:
         assert real.client.list("p1")["total"] == 0
 
 
+def test_a_stopped_server_leaves_no_fork_server() -> None:
+    real = BmlServer(executor="process").start()
+    job_id = real.client.create(job_body("quick", "true"))
+    real.client.wait(job_id, "p1", timeout=30)
+    forkserver = real._runtime.scheduler.executors.process._forkserver._process  # noqa: SLF001
+    assert forkserver is not None and forkserver.poll() is None
+    real.stop()
+    assert forkserver.poll() is not None  # ended and reaped, not left to the garbage collector
+
+
 def _pids_under(data_dir: object) -> list[int]:
     from tests.conftest import leftover_pids
     return leftover_pids(data_dir)  # type: ignore[arg-type]

@@ -61,6 +61,9 @@ class ProcessExecutor:
         except OSError as exc:  # tried again at the first node, which says why
             log.warning("the fork server did not start: %s", exc)
 
+    def close(self) -> None:
+        self._forkserver.close()
+
     def view(self, host: JobPaths) -> JobPaths:
         return host
 

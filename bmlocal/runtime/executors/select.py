@@ -25,6 +25,14 @@ class Executors:
             return self.container
         return self.process
 
+    def close(self) -> None:
+        """What the executors keep running for the server (the fork server) ends; their
+        nodes run on."""
+        for executor in self._by_name.values():
+            close = getattr(executor, "close", None)
+            if close is not None:
+                close()
+
     def for_handle(self, handle: Handle) -> Executor:
         if "pool" in handle:  # a node of a cluster's pool
             pair = self.remote.get(handle["pool"])
