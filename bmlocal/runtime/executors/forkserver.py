@@ -56,16 +56,16 @@ class ForkServer:
         process.stdin.write(json.dumps({"state_dir": str(state_dir)}).encode() + b"\n")
         process.stdin.flush()
         answer = json.loads(process.stdout.readline() or b"null")
-        if not isinstance(answer, dict) or "pid" not in answer:
+        if not isinstance(answer, dict) or not all(
+                isinstance(answer.get(key), int) for key in ("pid", "start")):
             raise ForkServerError(f"the fork server answered {answer!r}")
-        return int(answer["pid"]), int(answer["start"])
+        return answer["pid"], answer["start"]
 
     def _running(self) -> subprocess.Popen:
         if self._process is None or self._process.poll() is not None:
             self._close()
-            self._process = subprocess.Popen(
-                [sys.executable, "-S", "-c", START], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=None, start_new_session=False)
+            self._process = subprocess.Popen([sys.executable, "-S", "-c", START],
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         return self._process
 
     def _close(self) -> None:
