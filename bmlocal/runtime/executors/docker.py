@@ -28,12 +28,16 @@ INSIDE = JobPaths("/bml/code", "/bml/output", "/bml/logs", "/bml/train", "/bml/e
 # The node's command, its output into the node's log file through the /bml/logs mount. A
 # SIGTERM (docker stop) is passed on to every process of the node's process group, and the
 # container lives on until the command has ended, so the whole grace period is the job's.
+# A `wait` that the trap cut short answers 143, not the node's code: the node is waited for
+# again (127: it had been waited for already, and `code` is its own).
 WRAPPER = """
 "$@" >> "/bml/logs/node-$BML_NODE_RANK.log" 2>&1 &
 node=$!
-trap 'trap "" TERM; kill -TERM 0 2>/dev/null' TERM
-wait $node; code=$?
-while kill -0 $node 2>/dev/null; do wait $node; code=$?; done
+trap 'trap "" TERM; cut=1; kill -TERM 0 2>/dev/null' TERM
+cut=; wait $node; code=$?
+while [ -n "$cut" ] || kill -0 $node 2>/dev/null; do
+    cut=; wait $node; next=$?; [ $next -ne 127 ] && code=$next
+done
 exit $code
 """
 AGENTS = "/opt/bmlocal/lib"  # bmlocal's node agents (stdlib + framework), mounted read-only
