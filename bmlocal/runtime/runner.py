@@ -15,12 +15,11 @@ from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.delivery import Delivery
 from bmlocal.runtime.environment import job_variables
 from bmlocal.runtime.executors.base import Executor, JobPaths, NodeSpec
-from bmlocal.runtime.executors.queued import SUBMITTED
 from bmlocal.runtime.executors.select import Executors, Unavailable
 from bmlocal.runtime.faults import describe, host_roots
 from bmlocal.runtime.layout import JobDir
 from bmlocal.runtime.ports import free_ports
-from bmlocal.runtime.status import Status
+from bmlocal.runtime.status import JobPhase, Status
 from bmlocal.runtime.storage.base import Storage
 from bmlocal.runtime.storage.staging import remove_tree, stage_in
 from bmlocal.runtime.store import Job, Store
@@ -128,10 +127,10 @@ class Runner:
             return
         now = self.clock.now()
         queues = getattr(executor, "queues", False)  # RUNNING once its cluster runs it
-        if queues and self.store.update(job.id, Status.PENDING, phase=SUBMITTED):
+        if queues and self.store.update(job.id, Status.PENDING, phase=JobPhase.SUBMITTED):
             self.event(job, f"submitted: {job.spec.node_count} node(s) on {executor.name}")
         elif not queues and self.store.move(job.id, Status.PENDING, Status.RUNNING,
-                                            start_time=now, phase="running"):
+                                            start_time=now, phase=JobPhase.RUNNING):
             self.event(job, f"RUNNING: {job.spec.node_count} node(s) on {executor.name}")
             self.delivery.start(job)
         else:  # stopped (and perhaps deleted) while its nodes started
@@ -174,7 +173,7 @@ class Runner:
     def _requeue(self, job: Job, exc: Exception) -> None:
         """Back to the queue, its resources released: the start is tried again later."""
         why = describe(exc, self.host_roots)
-        if self.store.update(job.id, Status.PENDING, phase="queued", grant=None,
+        if self.store.update(job.id, Status.PENDING, phase=JobPhase.QUEUED, grant=None,
                              status_reason=f"waiting: {why}"):
             self.event(job, f"not started, waits in the queue: {why}")
         self.on_release(job.id)

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.executors.base import NODE_LOST, OUT_OF_MEMORY
-from bmlocal.runtime.executors.queued import SUBMITTED, watch_submitted
+from bmlocal.runtime.executors.queued import watch_submitted
 from bmlocal.runtime.executors.select import Executors
 from bmlocal.runtime.executors.trouble import end_reason
 from bmlocal.runtime.faults import Troubles, describe
@@ -24,7 +24,7 @@ from bmlocal.runtime.pools import Pools
 from bmlocal.runtime.resources import Allocator, Request
 from bmlocal.runtime.runner import Runner
 from bmlocal.runtime.spec import JobSpec
-from bmlocal.runtime.status import Status
+from bmlocal.runtime.status import JobPhase, Status
 from bmlocal.runtime.store import Job, Store
 from bmlocal.runtime.wakeup import Wakeup
 
@@ -112,14 +112,14 @@ class Scheduler:
     def _undo_start(self, job: Job) -> None:
         """A start cut short by a crash: end whatever nodes began, queue the job again."""
         fresh = self.store.get(job.id)  # `job` may be read before a worker moved it on
-        if fresh is None or fresh.status != Status.PENDING or fresh.phase != "starting":
+        if fresh is None or fresh.status != Status.PENDING or fresh.phase != JobPhase.STARTING:
             return
         self.runner.abandon_nodes(job)
         if job.end_status is not None:
             self.store.move(job.id, Status.PENDING, Status.STOPPED, end_time=self.clock.now(),
                             status_reason=job.stop_reason or "stopped by user")
         else:
-            self.store.update(job.id, Status.PENDING, phase="queued", grant=None)
+            self.store.update(job.id, Status.PENDING, phase=JobPhase.QUEUED, grant=None)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="bmlocal-scheduler",
@@ -176,7 +176,7 @@ class Scheduler:
                 continue
             if job.status == Status.RUNNING:
                 self._guarded(job, "watching it", self.watch)
-            elif job.phase == SUBMITTED:  # in its cluster's queue (Slurm)
+            elif job.phase == JobPhase.SUBMITTED:  # in its cluster's queue (Slurm)
                 self._guarded(job, "watching it in its cluster's queue",
                               lambda j: watch_submitted(self, j))
             else:  # starting, and no worker on it: a start cut short by a crash
@@ -214,7 +214,7 @@ class Scheduler:
             job_id = request.job_id
             self._requests.pop(job_id, None)
             job = self.store.get(job_id) if self.store.update(
-                job_id, Status.PENDING, phase="starting", grant=grant) else None
+                job_id, Status.PENDING, phase=JobPhase.STARTING, grant=grant) else None
             if job is not None:
                 self._submit(job, self.runner.launch)
             else:  # stopped or deleted meanwhile

@@ -6,7 +6,6 @@ from typing import Any
 from bmlocal.errors import ApiError
 from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.joblogs import JobLogs
-from bmlocal.runtime.executors.queued import SUBMITTED
 from bmlocal.runtime.executors.trouble import node_trouble
 from bmlocal.runtime.layout import JobDir
 from bmlocal.runtime.lognames import LogNames
@@ -14,7 +13,7 @@ from bmlocal.runtime.pools import Pools
 from bmlocal.runtime.resources import Allocator, Request
 from bmlocal.runtime.scheduler import Scheduler
 from bmlocal.runtime.spec import JobSpec
-from bmlocal.runtime.status import Status
+from bmlocal.runtime.status import JobPhase, Status
 from bmlocal.runtime.store import Job, Store
 
 LIST_LIMIT = 100
@@ -59,7 +58,7 @@ class JobService:
             raise ApiError(406027)
         # STOPPED at once, a start under way abandoned; one in a cluster's queue is
         # cancelled there first (by the scheduler)
-        if job.status == Status.PENDING and job.phase != SUBMITTED:
+        if job.status == Status.PENDING and job.phase != JobPhase.SUBMITTED:
             moved = self.store.move(job.id, Status.PENDING, Status.STOPPED,
                                     end_time=self.clock.now(), status_reason="stopped by user")
             if moved:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 
 from bmlocal.errors import ApiError
 from bmlocal.runtime.spec import JobSpec
-from bmlocal.runtime.status import Status, can_move
+from bmlocal.runtime.status import JobPhase, Status, can_be_in, can_move
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -73,7 +73,7 @@ class Job:
     create_time: float
     start_time: float | None
     end_time: float | None
-    phase: str  # within PENDING: 'queued' or 'starting'
+    phase: JobPhase
     end_status: Status | None  # set once the runtime began ending the job: where it ends
     stop_reason: str | None
     grant: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +84,7 @@ def _job(row: tuple) -> Job:
     (id_, project, name, spec, status, reason, created, started, ended, phase, end_status,
      stop, grant, note) = row
     return Job(id_, project, name, JobSpec.from_json(spec), Status(status), reason, created,
-               started, ended, phase, Status(end_status) if end_status else None, stop,
+               started, ended, JobPhase(phase), Status(end_status) if end_status else None, stop,
                (json.loads(grant) if grant else None) or {}, note)
 
 
@@ -203,13 +203,13 @@ class Store:
                                (pool, limit)).fetchall()
         return rows
 
-    def move(self, job_id: int, old: Status, new: Status, when_phase: str | None = None,
+    def move(self, job_id: int, old: Status, new: Status, when_phase: JobPhase | None = None,
              **values: Any) -> bool:
         """Move a job from `old` (and `when_phase`, if given) to `new`; False if another
         actor won."""
         if not can_move(old, new):
             raise ValueError(f"{old.value} -> {new.value} is not an allowed transition")
-        sets, args = self._assignments({"status": new.value, **values})
+        sets, args = self._assignments({"status": new.value, **values}, new)
         sql = f"UPDATE jobs SET {sets} WHERE id=? AND status=?"
         args += [job_id, old.value]
         if when_phase is not None:
@@ -220,7 +220,7 @@ class Store:
 
     def update(self, job_id: int, status: Status, **values: Any) -> bool:
         """Set fields of a job that is still in `status`."""
-        sets, args = self._assignments(values)
+        sets, args = self._assignments(values, status)
         with self._tx() as db:
             cursor = db.execute(f"UPDATE jobs SET {sets} WHERE id=? AND status=?",
                                 (*args, job_id, status.value))
@@ -289,10 +289,12 @@ class Store:
     ALLOWED_FIELDS = frozenset({"status", "status_reason", "start_time", "end_time", "phase",
                                 "end_status", "stop_reason", "grant", "output_note"})
 
-    def _assignments(self, values: dict[str, Any]) -> tuple[str, list[Any]]:
+    def _assignments(self, values: dict[str, Any], status: Status) -> tuple[str, list[Any]]:
         unknown = set(values) - self.ALLOWED_FIELDS
         if unknown:
             raise ValueError(f"unknown job fields {sorted(unknown)}")
+        if "phase" in values and not can_be_in(status, JobPhase(values["phase"])):
+            raise ValueError(f"a {status.value} job cannot be in phase {values['phase']}")
         # a grant taken back (None) is stored as NULL, read back as no grant ({})
         args = [json.dumps(v) if k == "grant" and v is not None
                 else v.value if isinstance(v, Status) else v for k, v in values.items()]

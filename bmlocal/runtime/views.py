@@ -12,6 +12,7 @@ from bmlocal.runtime.clock import Clock
 from bmlocal.runtime.joblogs import JobLogs, LogNotFound, read_chunk
 from bmlocal.runtime.layout import JobDir
 from bmlocal.runtime.pools import Pool, Pools
+from bmlocal.runtime.status import JobPhase, Status
 from bmlocal.runtime.storage.paths import BosPath, PathError, clean_parts
 from bmlocal.runtime.storage.safefs import Entry, NotRegular, open_dir, open_file, scan
 from bmlocal.runtime.store import Job, Store
@@ -112,7 +113,7 @@ class Views:
 
     def queue_position(self, job: Job) -> int | None:
         """1 for the next job of its pool to start; None unless it waits in a queue."""
-        if job.status.value != "PENDING" or job.phase != "queued":
+        if job.status != Status.PENDING or job.phase != JobPhase.QUEUED:
             return None
         waiting = [j.id for j in self.store.queued(QUEUE_SHOWN)
                    if j.spec.pool_key == job.spec.pool_key]

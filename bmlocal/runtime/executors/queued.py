@@ -4,13 +4,11 @@ and reason). Executors that queue offer `started(handle)` and `describe(handle)`
 """
 from typing import TYPE_CHECKING
 
-from bmlocal.runtime.status import Status
+from bmlocal.runtime.status import JobPhase, Status
 from bmlocal.runtime.store import Job
 
 if TYPE_CHECKING:
     from bmlocal.runtime.scheduler import Scheduler
-
-SUBMITTED = "submitted"
 
 
 def watch_submitted(scheduler: "Scheduler", job: Job) -> None:
@@ -27,8 +25,8 @@ def watch_submitted(scheduler: "Scheduler", job: Job) -> None:
     if not hasattr(executor, "started"):
         return  # its executor is not configured now: the job waits for it
     if executor.started(handle):
-        if scheduler.store.move(job.id, Status.PENDING, Status.RUNNING, when_phase=SUBMITTED,
-                                start_time=scheduler.clock.now(), phase="running",
+        if scheduler.store.move(job.id, Status.PENDING, Status.RUNNING, when_phase=JobPhase.SUBMITTED,
+                                start_time=scheduler.clock.now(), phase=JobPhase.RUNNING,
                                 status_reason=""):
             scheduler.runner.event(job, f"RUNNING: {executor.describe(handle)}")
             scheduler.runner.delivery.start(job)
