@@ -1,9 +1,9 @@
 """`bmlocal serve`: the server, configured by flags, BMLOCAL_* variables and a TOML file."""
 import argparse
-import logging
 
 from rich.markup import escape
 
+from bmlocal import serverlog
 from bmlocal.cli.common import USAGE, err
 from bmlocal.config import ConfigError, load
 
@@ -26,8 +26,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                                                   "%(message)s")
+    serverlog.configure()
     flags = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
              for flag, _ in FLAGS}
     try:

@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Callable, Iterator
 
 from bmlocal.errors import ApiError
@@ -223,7 +224,7 @@ class Scheduler:
     def watch(self, job: Job) -> None:
         exits = self._poll_nodes(job)
         if job.end_status is None:
-            self._decide_end(job, exits)
+            job = self._decide_end(job, exits)
         if job.end_status is None:
             return
         if None in exits.values():
@@ -249,20 +250,22 @@ class Scheduler:
             exits[rank] = code
         return exits
 
-    def _decide_end(self, job: Job, exits: dict[int, int | None]) -> None:
+    def _decide_end(self, job: Job, exits: dict[int, int | None]) -> Job:
+        """The job, with how it ends once that is decided."""
         failed = [(rank, code) for rank, code in exits.items() if code not in (None, 0)]
         if failed:
             seen = [self._exit_seen.get((job.id, rank), 0.0) for rank, _ in failed]
             if None in exits.values() and time.monotonic() - min(seen) < SETTLE_SECONDS:
-                return
+                return job
             rank, code = min(failed, key=lambda f: (f[1] in CONSEQUENTIAL,
                                                     self._exit_seen.get((job.id, f[0]), 0.0)))
-            self._end(job, Status.FAILED, self._failure(job, rank, code))
-        elif exits and all(code == 0 for code in exits.values()):
-            self._end(job, Status.SUCCESSED, "every node exited with code 0")
-        elif self.clock.now() >= self.deadline(job):
+            return self._end(job, Status.FAILED, self._failure(job, rank, code))
+        if exits and all(code == 0 for code in exits.values()):
+            return self._end(job, Status.SUCCESSED, "every node exited with code 0")
+        if self.clock.now() >= self.deadline(job):
             hours = job.spec.max_duration
-            self._end(job, Status.FAILED, f"max duration exceeded ({hours} h)")
+            return self._end(job, Status.FAILED, f"max duration exceeded ({hours} h)")
+        return job
 
     def _failure(self, job: Job, rank: int, code: int) -> str:
         handle = next(h for r, h, _ in self.store.nodes(job.id) if r == rank)
@@ -276,13 +279,13 @@ class Scheduler:
     def deadline(self, job: Job) -> float:
         return (job.start_time or self.clock.now()) + self.clock.hours(job.spec.max_duration)
 
-    def _end(self, job: Job, status: Status, reason: str) -> None:
+    def _end(self, job: Job, status: Status, reason: str) -> Job:
         if not self.store.request_end(job.id, Status.RUNNING, status, reason):
             fresh = self.store.get(job.id)
             if fresh is None or fresh.end_status is None:
-                return
+                return job
             status, reason = fresh.end_status, fresh.stop_reason or reason
-        job.end_status, job.stop_reason = status, reason
+        return replace(job, end_status=status, stop_reason=reason)
 
     def _ending(self, job: Job) -> None:
         """SIGTERM every node once; SIGKILL what is left if the supervisors do not finish."""

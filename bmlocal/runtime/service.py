@@ -102,7 +102,7 @@ class JobService:
         return JobLogs(JobDir.of(self.data_dir, self._job(project, job_id).id).logs)
 
     def describe(self, job: Job) -> dict[str, Any]:
-        extra: dict[str, Any] = {"logs": self.log_names.of(job.id)}
+        extra: dict[str, Any] = {"logs": self.log_names.of(job.id, job.status.is_terminal())}
         trouble = (node_trouble(self.scheduler.executors, self.store.nodes(job.id))
                    if job.status == Status.RUNNING else "")
         if trouble:  # why a running job may not end as it should (an engine that is away)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from bmlocal.errors import ApiError
+from bmlocal.runtime.jobcache import JobCache
 from bmlocal.runtime.spec import JobSpec
 from bmlocal.runtime.status import JobPhase, Status, can_be_in, can_move
 
@@ -62,7 +63,7 @@ COLUMNS = ("id, project, name, spec, status, status_reason, create_time, start_t
            "end_time, phase, end_status, stop_reason, grant, output_note")
 
 
-@dataclass
+@dataclass(frozen=True)  # shared between threads by the store's cache
 class Job:
     id: int
     project: str
@@ -92,6 +93,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._cache = JobCache()
         db = self._db()
         (version,) = db.execute("PRAGMA user_version").fetchone()
         tables = db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type='table'").fetchone()
@@ -150,13 +152,16 @@ class Store:
             return int(cursor.lastrowid)
 
     def get(self, job_id: int, project: str | None = None) -> Job | None:
-        sql = f"SELECT {COLUMNS} FROM jobs WHERE id=? AND deleted=0"
-        args: tuple = (job_id,)
-        if project is not None:
-            sql += " AND project=?"
-            args += (project,)
-        row = self._db().execute(sql, args).fetchone()
-        return _job(row) if row else None
+        job = self._cache.get(job_id)
+        if job is None:
+            mark = self._cache.mark()
+            row = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE id=? AND deleted=0",
+                                     (job_id,)).fetchone()
+            if row is None:
+                return None
+            job = _job(row)
+            self._cache.keep(job, mark)
+        return job if project is None or job.project == project else None
 
     def page(self, project: str, start: int, num: int) -> tuple[int, list[Job]]:
         db = self._db()
@@ -216,7 +221,9 @@ class Store:
             sql += " AND phase=?"
             args.append(when_phase)
         with self._tx() as db:
-            return db.execute(sql, args).rowcount == 1
+            moved = db.execute(sql, args).rowcount == 1
+        self._cache.forget(job_id)
+        return moved
 
     def update(self, job_id: int, status: Status, **values: Any) -> bool:
         """Set fields of a job that is still in `status`."""
@@ -224,7 +231,8 @@ class Store:
         with self._tx() as db:
             cursor = db.execute(f"UPDATE jobs SET {sets} WHERE id=? AND status=?",
                                 (*args, job_id, status.value))
-            return cursor.rowcount == 1
+        self._cache.forget(job_id)
+        return cursor.rowcount == 1
 
     def request_end(self, job_id: int, status: Status, end_status: Status, reason: str) -> bool:
         """Record that a job in `status` is being ended, and how; False if it already was."""
@@ -232,14 +240,16 @@ class Store:
             cursor = db.execute("UPDATE jobs SET end_status=?, stop_reason=? WHERE id=? AND "
                                 "status=? AND end_status IS NULL",
                                 (end_status.value, reason, job_id, status.value))
-            return cursor.rowcount == 1
+        self._cache.forget(job_id)
+        return cursor.rowcount == 1
 
     def delete(self, job_id: int) -> bool:
         """Soft-delete an ended job; False if it is not ended (or already gone)."""
         with self._tx() as db:
             cursor = db.execute("UPDATE jobs SET deleted=1 WHERE id=? AND deleted=0 AND status "
                                 "IN ('SUCCESSED', 'FAILED', 'STOPPED')", (job_id,))
-            return cursor.rowcount == 1
+        self._cache.forget(job_id)
+        return cursor.rowcount == 1
 
     # --- read-only views for the dashboard and metrics (bmlocal/runtime/views.py) --------
 
@@ -331,6 +341,7 @@ class Store:
                        db.execute("SELECT handle FROM nodes WHERE exit_code IS NULL")]
             db.execute("DELETE FROM nodes")
             db.execute("DELETE FROM jobs")
+        self._cache.forget()
         return ids, handles
 
     # --- tokens -----------------------------------------------------------------------

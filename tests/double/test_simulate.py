@@ -38,6 +38,7 @@ log_lines = ["training with lr=${lr}", "done"]
 [[simulate.rules]]
 name = "^slow-start"
 pending_seconds = 30
+running_seconds = 0.5  # a released job is seen RUNNING, not already ended
 
 [[simulate.rules]]
 name = "^gpu"

@@ -44,3 +44,20 @@ def test_at_most_limit_listings_are_kept(tmp_path: Path) -> None:
     settle()
     assert [names.of(j) for j in range(5)] == [["job.log"]] * 5
     assert len(names._kept) == 2
+
+
+def test_an_ended_jobs_listing_is_answered_without_a_system_call(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    logs = logs_dir(tmp_path, 7)
+    (logs / "node-0.log").write_text("x")
+    names = LogNames(tmp_path)
+    settle()
+    assert names.of(7) == ["node-0.log"]  # kept while it ran: not final
+    (logs / "job.log").write_text("y")
+    settle()
+    assert names.of(7, ended=True) == ["job.log", "node-0.log"]  # listed again, after its end
+
+    def no_stat(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an ended job's kept listing needs no stat")
+    monkeypatch.setattr(os, "stat", no_stat)
+    assert names.of(7, ended=True) == ["job.log", "node-0.log"]
