@@ -12,11 +12,10 @@ from werkzeug.exceptions import HTTPException
 
 from bmlocal.api.auth import Auth, TokenError
 from bmlocal.api.openapi import document
-from bmlocal.api.validation import (CreateValidator, require_id, require_int, require_page,
-                                     require_project)
+from bmlocal.api.operations import Operations
+from bmlocal.api.validation import CreateValidator, require_project
 from bmlocal.errors import ApiError, invalid
 from bmlocal.runtime.service import JobService
-from bmlocal.runtime.store import Job
 
 BASE = "/rpc/2.0/easydl/pro/remotetrain"
 MAX_BODY = 1 << 20
@@ -56,20 +55,12 @@ def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> F
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     log_ids = LogIds()
     app.extensions["bmlocal.log_ids"] = log_ids  # one sequence for every answer, admin too
-    handlers: dict[str, Callable[[dict[str, Any], str], Any]] = {
-        "create": lambda body, project: service.create(validator.parse(body, project)),
-        "stop": lambda body, project: service.stop(project, require_id(body)) or True,
-        "delete": lambda body, project: service.delete(project, require_id(body)) or True,
-        "list": lambda body, project: list_result(service, body, project),
-        "detail": lambda body, project: detail(service, service.detail(
-            project, require_id(body))),
-        "logs": lambda body, project: log_chunk(service, body, project),
-    }
+    operations = Operations(service, validator)
 
     @app.route(f"{BASE}/<method>", methods=["POST"])
     def call(method: str) -> Response:
         log_id = log_ids()
-        handler = handlers.get(method)
+        handler = operations.named(method)
         if handler is None:
             return unsupported(log_id)
         try:
@@ -141,67 +132,3 @@ def json_body() -> Any:
         return body
     except (ValueError, RecursionError):
         raise ApiError(406001, "param[body] invalid") from None
-
-
-def list_result(service: JobService, body: dict[str, Any], project: str) -> dict[str, Any]:
-    total, jobs = service.page(project, *require_page(body))
-    return {"total": total, "items": [list_item(service, j) for j in jobs]}
-
-
-def list_item(service: JobService, job: Job) -> dict[str, Any]:
-    return {"id": job.id, "name": job.name, "description": job.spec.description,
-            "train_status": job.status.value, "run_time": service.run_minutes(job),
-            "resource_type": job.spec.resource_type, "resource_name": job.spec.resource_name,
-            "framework": job.spec.framework, "create_time": int(job.create_time)}
-
-
-def detail(service: JobService, job: Job) -> dict[str, Any]:
-    spec, grant = job.spec, job.grant
-    result = {
-        "id": job.id, "name": job.name, "description": spec.description,
-        "train_status": job.status.value, "run_time": service.run_minutes(job),
-        "create_time": int(job.create_time),
-        "train_config": {
-            "code_path": spec.code_path or "", "start_cmd": spec.start_cmd,
-            "output_path": spec.output_path, "framework": spec.framework,
-            "env_type": spec.env_type, "image": spec.image or "", "tag": spec.tag or "",
-            "distribute_strategy": spec.distribute_strategy or "",
-            "repository_id": spec.repository_id or "",
-            "trainset_path": spec.trainset_path or "", "evalset_path": spec.evalset_path or "",
-            "code_UrlSource": spec.code_source, "output_UrlSource": spec.output_source,
-        },
-        "resource_config": {
-            "resource_type": spec.resource_type, "node_count": spec.node_count,
-            "resource_name": spec.resource_name, "max_duration": spec.max_duration,
-            "gpu_type": grant.get("gpu_type", spec.gpu_type or ""),
-            "gpu_num": grant.get("gpu_num", spec.gpu_num or 0),
-            "cpu_num": str(grant.get("cpu_num", spec.cpu_num or 0)),  # the seed's type
-            "memory": grant.get("memory", spec.memory or 0), "rdma": spec.rdma,
-        },
-        "dataset_config": {
-            "trainset_path": spec.trainset_path or "", "evalset_path": spec.evalset_path or "",
-            "trainset_UrlSource": spec.trainset_source or "",
-            "evalset_UrlSource": spec.evalset_source or "",
-        },
-    }
-    if job.status.is_terminal():
-        result["status_reason"] = job.status_reason
-    elif job.stop_reason:
-        result["status_reason"] = f"ending: {job.stop_reason}"
-    elif job.status_reason:  # why it waits (a cluster's queue: Slurm's state and reason)
-        result["status_reason"] = job.status_reason
-    if job.output_note:
-        result["output_note"] = job.output_note
-    result.update(service.describe(job))
-    return result
-
-
-def log_chunk(service: JobService, body: dict[str, Any], project: str) -> dict[str, Any]:
-    """bmlocal's own extension: read a job's log files while it runs."""
-    job_id = require_id(body)
-    offset = require_int(body, "offset", default=0)
-    name = body.get("file", "node-0.log")
-    if not isinstance(name, str) or offset < 0:
-        raise ApiError(406001, "param[file] invalid" if offset >= 0 else "param[offset] invalid")
-    chunk = service.job_logs(project, job_id).read(name, offset)
-    return {"file": name, "offset": chunk.offset, "content": chunk.text}
