@@ -4,7 +4,6 @@ import json
 import logging
 import threading
 import time
-from functools import lru_cache
 from typing import Any, Callable
 
 from flask import Flask, Response, g, request
@@ -43,11 +42,17 @@ def reply(payload: dict[str, Any], status: int = 200) -> Response:
 
 
 class App(Flask):
-    @lru_cache(maxsize=None)
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Flask asks, for every view and hook at every request, whether it is a coroutine
         function (5 times a call, 4% of a `detail`): the answer is kept."""
-        return super().ensure_sync(func)
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = self._sync[func] = super().ensure_sync(func)
+        return sync
 
 
 def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> Flask:

@@ -29,7 +29,7 @@ def operation(req: Request, code: int | None) -> str:
 
 
 def count_requests(app: Flask) -> None:
-    # the start stamped by a WSGI wrapper, not a before_request hook (a third of the cost);
+    # the start stamped by a WSGI wrapper, cheaper than a before_request hook;
     # the request object fetched once per hook: each proxy attribute costs a lookup
     answer = app.wsgi_app
 
