@@ -124,6 +124,14 @@ class Store:
             raise
         db.execute("COMMIT")
 
+    @contextmanager
+    def _changing(self, job_id: int | None) -> Iterator[sqlite3.Connection]:
+        """A transaction that writes job `job_id` (every job: None); the cache forgets it
+        once the transaction committed."""
+        with self._tx() as db:
+            yield db
+        self._cache.forget(job_id)
+
     # --- jobs -------------------------------------------------------------------------
 
     def create(self, spec: JobSpec, now: float, max_jobs: int | None,
@@ -220,35 +228,30 @@ class Store:
         if when_phase is not None:
             sql += " AND phase=?"
             args.append(when_phase)
-        with self._tx() as db:
-            moved = db.execute(sql, args).rowcount == 1
-        self._cache.forget(job_id)
-        return moved
+        with self._changing(job_id) as db:
+            return db.execute(sql, args).rowcount == 1
 
     def update(self, job_id: int, status: Status, **values: Any) -> bool:
         """Set fields of a job that is still in `status`."""
         sets, args = self._assignments(values, status)
-        with self._tx() as db:
+        with self._changing(job_id) as db:
             cursor = db.execute(f"UPDATE jobs SET {sets} WHERE id=? AND status=?",
                                 (*args, job_id, status.value))
-        self._cache.forget(job_id)
         return cursor.rowcount == 1
 
     def request_end(self, job_id: int, status: Status, end_status: Status, reason: str) -> bool:
         """Record that a job in `status` is being ended, and how; False if it already was."""
-        with self._tx() as db:
+        with self._changing(job_id) as db:
             cursor = db.execute("UPDATE jobs SET end_status=?, stop_reason=? WHERE id=? AND "
                                 "status=? AND end_status IS NULL",
                                 (end_status.value, reason, job_id, status.value))
-        self._cache.forget(job_id)
         return cursor.rowcount == 1
 
     def delete(self, job_id: int) -> bool:
         """Soft-delete an ended job; False if it is not ended (or already gone)."""
-        with self._tx() as db:
+        with self._changing(job_id) as db:
             cursor = db.execute("UPDATE jobs SET deleted=1 WHERE id=? AND deleted=0 AND status "
                                 "IN ('SUCCESSED', 'FAILED', 'STOPPED')", (job_id,))
-        self._cache.forget(job_id)
         return cursor.rowcount == 1
 
     # --- read-only views for the dashboard and metrics (bmlocal/runtime/views.py) --------
@@ -335,13 +338,12 @@ class Store:
         """Empty the jobs and their nodes in one transaction (bmlocal's admin reset): the
         ids removed and the handles of nodes not seen to end. Ids are not reused after it
         (AUTOINCREMENT), so an old id never names a new job; tokens are kept."""
-        with self._tx() as db:
+        with self._changing(None) as db:
             ids = [i for (i,) in db.execute("SELECT id FROM jobs")]
             handles = [json.loads(h) for (h,) in
                        db.execute("SELECT handle FROM nodes WHERE exit_code IS NULL")]
             db.execute("DELETE FROM nodes")
             db.execute("DELETE FROM jobs")
-        self._cache.forget()
         return ids, handles
 
     # --- tokens -----------------------------------------------------------------------

@@ -25,9 +25,9 @@ def watch_submitted(scheduler: "Scheduler", job: Job) -> None:
     if not hasattr(executor, "started"):
         return  # its executor is not configured now: the job waits for it
     if executor.started(handle):
-        if scheduler.store.move(job.id, Status.PENDING, Status.RUNNING, when_phase=JobPhase.SUBMITTED,
-                                start_time=scheduler.clock.now(), phase=JobPhase.RUNNING,
-                                status_reason=""):
+        if scheduler.store.move(job.id, Status.PENDING, Status.RUNNING,
+                                when_phase=JobPhase.SUBMITTED, start_time=scheduler.clock.now(),
+                                phase=JobPhase.RUNNING, status_reason=""):
             scheduler.runner.event(job, f"RUNNING: {executor.describe(handle)}")
             scheduler.runner.delivery.start(job)
         return
