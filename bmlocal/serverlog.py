@@ -1,11 +1,11 @@
 """The server's own log: lines formatted where they are made, written by one thread in
 batches.
 
-Every API call logs a line with its log_id, so that a client's answer can be found in the
-server's log. Written at once, each line was a write(2) made while holding the handler's
-lock, and with 16 request threads every such call hands the GIL to another thread: a fifth
-of `detail`'s throughput at 16 concurrent clients. Lines now reach the stream within
-BATCH_SECONDS; a `kill -9` loses at most those.
+Every API call logs a line with its log_id (a successful one at DEBUG, an error at INFO),
+so that a client's answer can be found in the server's log. Written at once, each line was a
+write(2) made while holding the handler's lock, and with 16 request threads every such call
+hands the GIL to another thread: a fifth of `detail`'s throughput at 16 concurrent clients.
+Lines now reach the stream within BATCH_SECONDS; a `kill -9` loses at most those.
 """
 import logging
 import os
@@ -16,6 +16,8 @@ from collections import deque
 from typing import TextIO
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
 BATCH_SECONDS = 0.02
 
 
@@ -74,9 +76,10 @@ class BatchedHandler(logging.Handler):
         self._lines.clear()
 
 
-def configure(stream: TextIO = sys.stderr) -> None:
-    """INFO and up to `stream`, in batches. Records skip what the format does not show (the
-    settings of the logging HOWTO's "Optimization": a caller's frame, thread and process)."""
+def configure(stream: TextIO = sys.stderr, level: str = "info") -> None:
+    """bmlocal's lines from `level` (a key of LEVELS) and everyone's from INFO to `stream`,
+    in batches. Records skip what the format does not show (the settings of the logging
+    HOWTO's "Optimization": a caller's frame, thread and process)."""
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = False
     logging.logProcesses = False
@@ -86,3 +89,4 @@ def configure(stream: TextIO = sys.stderr) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    logging.getLogger("bmlocal").setLevel(LEVELS[level])

@@ -13,14 +13,14 @@ from typing import Any, Callable
 
 from flask import Blueprint, Flask, Response, request
 from pydantic import BaseModel, ConfigDict, ValidationError
-from werkzeug.exceptions import RequestEntityTooLarge
 
-from bmlocal.api.app import BASE, LogIds, error_reply, reply
+from bmlocal.api.app import LogIds, error_reply, reply
 from bmlocal.api.auth import Auth
-from bmlocal.api.faults import Fault, Faults, drop_connection
-from bmlocal.api.record import Call, CallRecord
+from bmlocal.api.faults import Fault, Faults
+from bmlocal.api.gate import CallGate
+from bmlocal.api.record import CallRecord
 from bmlocal.config_model import mistakes
-from bmlocal.errors import MESSAGES, ApiError
+from bmlocal.errors import ApiError
 from bmlocal.runtime.executors.simulate import SimulateExecutor
 from bmlocal.runtime.executors.simulate_rules import Rule
 from bmlocal.runtime.reset import reset_jobs
@@ -28,7 +28,6 @@ from bmlocal.runtime.service import JobService
 from bmlocal.runtime.status import ALLOWED, Status, can_move
 
 ADMIN = "/bmlocal/admin"
-TOKEN_PATH = "/oauth/2.0/token"
 SETTLE_SECONDS = 10.0  # an advance answers once the job shows its new status, or after this
 DEFAULT_REASONS = {Status.SUCCESSED: "every node exited with code 0",
                    Status.FAILED: "failed by hand (bmlocal admin)",
@@ -133,65 +132,13 @@ class Admin:
 
 def install(app: Flask, service: JobService, auth: Auth,
             simulate: SimulateExecutor | None) -> Admin:
-    """Register the admin calls, and the hooks that record calls and inject faults."""
+    """Register the admin calls, and the gate that records calls and injects faults."""
     admin = Admin(service, auth, simulate, CallRecord(), Faults())
     log_ids: LogIds = app.extensions.get("bmlocal.log_ids") or LogIds()
-    app.before_request(lambda: _before(admin, log_ids))
-    app.after_request(lambda response: _after(admin, response))
+    app.wsgi_app = CallGate(app.wsgi_app, admin.record, admin.faults,  # type: ignore[method-assign]
+                            log_ids)
     app.register_blueprint(blueprint(admin, log_ids))
     return admin
-
-
-def operation_of(path: str) -> str | None:
-    """The cloud operation a path names ("create", ..., "token"), None for others."""
-    if path == TOKEN_PATH:
-        return "token"
-    if path.startswith(BASE + "/"):
-        return path[len(BASE) + 1:] or None
-    return None
-
-
-def _before(admin: Admin, log_ids: LogIds) -> Response | None:
-    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
-    operation = operation_of(req.path)
-    if operation is None:
-        return None
-    req.environ["bmlocal.call_time"] = time.time()
-    # kept for the record (none when it is too large); the API reads it from the cache
-    try:
-        req.environ["bmlocal.call_body"] = req.get_data(cache=True)
-    except RequestEntityTooLarge:
-        pass  # not kept; the API answers it with its own envelope
-    fault = admin.faults.take(operation)
-    if fault is None:
-        return None
-    req.environ["bmlocal.fault"] = fault.effect()
-    if fault.delay_seconds:
-        time.sleep(fault.delay_seconds)
-    if fault.drop and drop_connection(req):
-        return Response(b"", status=500)  # written to a closed socket: nobody reads it
-    if fault.error_code is not None:
-        return error_reply(ApiError(fault.error_code, fault.error_msg or
-                                    _message(fault.error_code)), log_ids())
-    return None
-
-
-def _message(code: int) -> str:
-    return MESSAGES.get(code, f"error {code} (a fault injected by bmlocal's admin API)")
-
-
-def _after(admin: Admin, response: Response) -> Response:
-    req = request._get_current_object()  # type: ignore[attr-defined]
-    called = req.environ.get("bmlocal.call_time")
-    if called is None:  # not a cloud operation
-        return response
-    operation = operation_of(req.path) or ""
-    body: bytes | dict[str, str] = req.environ.get("bmlocal.call_body", b"")
-    if operation == "token":
-        body = {**req.form.to_dict(), **req.args.to_dict()}
-    admin.record.add(Call(operation, body, response.get_data(), response.status_code,
-                          called, req.environ.get("bmlocal.fault")))
-    return response
 
 
 def blueprint(admin: Admin, log_ids: LogIds) -> Blueprint:

@@ -6,9 +6,11 @@ import threading
 import time
 from typing import Any, Callable
 
-from flask import Flask, Response, g, request
+import orjson
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from bmlocal import metrics
 from bmlocal.api.auth import Auth, TokenError
 from bmlocal.api.openapi import document
 from bmlocal.api.operations import Operations
@@ -18,6 +20,7 @@ from bmlocal.runtime.service import JobService
 
 BASE = "/rpc/2.0/easydl/pro/remotetrain"
 MAX_BODY = 1 << 20
+BODY = "bmlocal.body"  # where a cloud call's body is put once read (bmlocal/api/gate.py)
 log = logging.getLogger("bmlocal.api")
 
 
@@ -38,7 +41,16 @@ ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def reply(payload: dict[str, Any], status: int = 200) -> Response:
-    return Response(ENCODER.encode(payload), status=status, mimetype="application/json")
+    return Response(encoded(payload), status=status, mimetype="application/json")
+
+
+def encoded(payload: dict[str, Any]) -> bytes:
+    """UTF-8 JSON: orjson's (a twelfth of json's 5 us for a detail), json's where orjson
+    refuses (an integer over 64 bits, a key not a string)."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:
+        return ENCODER.encode(payload).encode()
 
 
 class App(Flask):
@@ -77,7 +89,7 @@ def create_app(service: JobService, auth: Auth, validator: CreateValidator) -> F
         except ApiError as exc:
             log.info("log_id=%s %s -> %s %s", log_id, method, exc.code, exc.message)
             return error_reply(exc, log_id)
-        log.info("log_id=%s %s -> ok", log_id, method)
+        log.debug("log_id=%s %s -> ok", log_id, method)  # 9 us at INFO: a tenth of a detail
         return reply({"log_id": log_id, "result": result})
 
     @app.route("/oauth/2.0/token", methods=["GET", "POST"])
@@ -118,16 +130,25 @@ def unsupported(log_id: int) -> Response:
 
 
 def error_reply(exc: ApiError, log_id: int, status: int = 200) -> Response:
+    metrics.note_error(request.environ, exc.code)
+    return Response(error_envelope(exc, log_id), status=status, mimetype="application/json")
+
+
+def error_envelope(exc: ApiError, log_id: int) -> bytes:
     """The one place error envelopes are made."""
-    g.bmlocal_error_code = exc.code  # for the request counter (bmlocal/web/instrument.py)
-    return reply({"error_code": exc.code, "error_msg": exc.message, "log_id": log_id}, status)
+    return encoded({"error_code": exc.code, "error_msg": exc.message, "log_id": log_id})
 
 
 def json_body() -> Any:
-    raw = request.get_data(cache=False)
+    raw = request.environ.get(BODY)
+    if raw is None:  # not a cloud call (the replay API), or not read: too large
+        raw = request.get_data(cache=False)
     try:
-        # UTF-8 whatever Content-Type says (json.loads would guess UTF-16/32 from bytes)
-        text = raw.decode("utf-8-sig")
+        # UTF-8 whatever Content-Type says (json.loads would guess UTF-16/32 from bytes); a
+        # byte order mark let through as "utf-8-sig" would, at five times the cost
+        text = raw.decode()
+        if text.startswith("\ufeff"):
+            text = text[1:]
         body = json.loads(text)
         # A lone surrogate ("\ud800") is valid JSON but no text: it could be neither stored
         # nor answered, so the body is refused here (UnicodeEncodeError is a ValueError).

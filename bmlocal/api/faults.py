@@ -2,9 +2,8 @@
 lose their connection, so that a suite can test its client's retries and error handling."""
 import socket
 import threading
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from flask import Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OPERATIONS = ("create", "stop", "delete", "list", "detail", "logs", "token")
@@ -76,10 +75,10 @@ class Faults:
             self._armed.clear()
 
 
-def drop_connection(request: Request) -> bool:
+def drop_connection(environ: dict[str, Any]) -> bool:
     """Shut the request's socket, so that the client gets no answer at all; False where the
     server is not waitress (bmlocal's own), whose channel is reachable from the request."""
-    check = request.environ.get("waitress.client_disconnected")
+    check = environ.get("waitress.client_disconnected")
     sock = getattr(getattr(check, "__self__", None), "socket", None)
     if not isinstance(sock, socket.socket):
         return False

@@ -14,10 +14,12 @@ class Operations:
     def __init__(self, service: JobService, validator: CreateValidator) -> None:
         self.service = service
         self.validator = validator
+        self._named: dict[str, Operation] = {name: getattr(self, f"op_{name}")
+                                             for name in NAMES}
 
     def named(self, method: str) -> Operation | None:
         """The operation a path's last part names; None for any other."""
-        return getattr(self, f"op_{method}") if method in NAMES else None
+        return self._named.get(method)
 
     def op_create(self, body: dict[str, Any], project: str) -> int:
         return self.service.create(self.validator.parse(body, project))

@@ -8,16 +8,14 @@ import json
 import re
 import threading
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 SECRET_KEY = re.compile(r"secret|password|passwd|token|session_key|credential|^sk$|"
                         r"access_key|authorization", re.IGNORECASE)
 HIDDEN = "***"
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):  # a tuple: made at every call, a third of a frozen dataclass's cost
     operation: str
     body: bytes | dict[str, str]  # the JSON body as sent; the token endpoint's arguments
     answer: bytes

@@ -1,5 +1,6 @@
 """`bmlocal serve`: the server, configured by flags, BMLOCAL_* variables and a TOML file."""
 import argparse
+import os
 
 from rich.markup import escape
 
@@ -26,7 +27,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    serverlog.configure()
+    level = os.environ.get("BMLOCAL_LOG_LEVEL", "info").lower()
+    if level not in serverlog.LEVELS:
+        err.print(f"[red]bmlocal: BMLOCAL_LOG_LEVEL={escape(level)}: use one of "
+                  f"{', '.join(serverlog.LEVELS)}[/red]")
+        return USAGE
+    serverlog.configure(level=level)
     flags = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
              for flag, _ in FLAGS}
     try:

@@ -7,8 +7,9 @@ import json
 import time
 from dataclasses import dataclass
 
-from flask import Response, g, request
+from flask import Response, request
 
+from bmlocal import metrics
 from bmlocal.api.auth import Auth
 from bmlocal.config import Credential
 from bmlocal.errors import ApiError
@@ -50,7 +51,7 @@ def viewer(auth: Auth) -> Viewer:
 
 
 def error_response(exc: ApiError) -> Response:
-    g.bmlocal_error_code = exc.code  # for the request counter
+    metrics.note_error(request.environ, exc.code)
     body = {"error_code": exc.code, "error_msg": exc.message, "log_id": next(_log_ids)}
     return Response(json.dumps(body, ensure_ascii=False), HTTP_STATUS.get(exc.code, 400),
                     mimetype="application/json")

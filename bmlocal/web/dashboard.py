@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request
 
+from bmlocal import metrics
 from bmlocal.api.auth import Auth, TokenError
 from bmlocal.api.validation import MAX_ROW_ID
 from bmlocal.errors import ApiError
@@ -73,7 +74,7 @@ def page(template: str, status: int = 200, **values: Any) -> Response:
 
 
 def message(exc: ApiError) -> Response:
-    g.bmlocal_error_code = exc.code  # for the request counter
+    metrics.note_error(request.environ, exc.code)
     return page("message.html", HTTP_STATUS.get(exc.code, 400), code=exc.code,
                 text=exc.message)
 

@@ -1,6 +1,7 @@
 """The wire contract seen from outside: envelopes, log_id, 404s, bodies, auth, the OpenAPI
 document, name uniqueness under concurrency and the job quota."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -81,16 +82,41 @@ def test_log_id_is_a_positive_integer_fresh_per_request(shared: Server) -> None:
     assert len(set(ids)) == len(ids)
 
 
-@pytest.mark.parametrize("method, body", [
-    ("list", {"prjId": "p1"}), ("detail", {"id": 1, "prjId": "p1"}),
-    ("create", b"not json"), ("no-such-method", {"prjId": "p1"})])
-def test_the_log_id_of_an_answer_is_in_the_server_log(shared: Server, method: str,
-                                                      body: Any) -> None:
-    log_id = shared.post(method, body).json()["log_id"]
+def seen_in_log(server: Server, log_id: int) -> bool:
     deadline = time.monotonic() + 5
-    while not re.search(rf"\b{log_id}\b", shared.log_text()):
-        assert time.monotonic() < deadline, f"log_id {log_id} not in the server log"
+    while not re.search(rf"\b{log_id}\b", server.log_text()):
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("method, body", [("create", b"not json"),
+                                          ("detail", {"id": 999, "prjId": "p1"}),
+                                          ("no-such-method", {"prjId": "p1"})])
+def test_the_log_id_of_an_error_is_in_the_server_log(shared: Server, method: str,
+                                                      body: Any) -> None:
+    answer = shared.post(method, body).json()
+    assert "error_code" in answer, answer
+    assert seen_in_log(shared, answer["log_id"]), f"log_id {answer['log_id']} not in the log"
+
+
+def test_the_log_id_of_a_success_is_in_the_server_log_at_debug(
+        make_server: Callable[..., Server]) -> None:
+    server = make_server(env={"BMLOCAL_LOG_LEVEL": "debug"})
+    for method, body in (("list", {"prjId": "p1"}), ("create", job_body("logged"))):
+        answer = server.post(method, body).json()
+        assert "result" in answer, answer
+        assert seen_in_log(server, answer["log_id"]), f"{method}: log_id not in the log"
+
+
+def test_an_unknown_log_level_is_refused_with_the_ones_known(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BMLOCAL_")}
+    done = subprocess.run([sys.executable, "-m", "bmlocal.cli", "serve", "--data-dir",
+                           str(tmp_path), "--port", str(free_port())], capture_output=True,
+                          text=True, timeout=60, env={**env, "BMLOCAL_LOG_LEVEL": "chatty"})
+    assert done.returncode == 2
+    assert "BMLOCAL_LOG_LEVEL=chatty" in done.stderr and "debug, info" in done.stderr
 
 
 # --- unknown paths and methods -----------------------------------------------------------

@@ -8,7 +8,8 @@ import requests
 
 from bmlocal.client import BmlError, Client
 from bmlocal.testing import BmlServer
-from tests.support.server import job_body
+from tests.ops.test_metrics import scrape, value
+from tests.support.server import BASE, job_body
 
 ADMIN = "/bmlocal/admin"
 
@@ -241,3 +242,63 @@ def test_the_admin_calls_are_not_on_the_cloud_base_path_and_are_documented(
     answer = requests.post(f"{sim.url}/rpc/2.0/easydl/pro/remotetrain/reset", json={},
                            timeout=5)
     assert answer.status_code == 404 and answer.json()["error_code"] == 3
+
+
+# --- the gate every cloud call passes (bmlocal/api/gate.py) ----------------------------
+
+def call(server: BmlServer, method: str, data: object) -> requests.Response:
+    return requests.post(f"{server.url}{BASE}/{method}", params={"access_token": "t"},
+                         data=data, headers={"Content-Type": "application/json"}, timeout=10)
+
+
+def test_a_chunked_body_is_read_answered_and_recorded(sim: BmlServer) -> None:
+    job_id = sim.client.create(job_body("chunked"))
+    sim.admin.clear_calls()
+    parts = [b'{"id": ', str(job_id).encode(), b', "prjId": "p1"}']
+    answer = call(sim, "detail", iter(parts))  # a generator: Transfer-Encoding: chunked
+    assert answer.json()["result"]["id"] == job_id
+    (recorded,) = sim.admin.calls("detail")
+    assert recorded["body"] == {"id": job_id, "prjId": "p1"}
+    assert recorded["answer"]["result"]["name"] == "chunked"
+
+
+def test_a_body_over_the_limit_answers_406001_and_is_recorded_without_it(
+        sim: BmlServer) -> None:
+    answer = call(sim, "create", b'{"name": "' + b"x" * (1 << 20) + b'"}')
+    assert answer.status_code == 200
+    assert answer.json()["error_code"] == 406001
+    assert answer.json()["error_msg"] == "param[body] invalid"
+    (recorded,) = sim.admin.calls("create")
+    assert recorded["body"] == "" and recorded["answer"]["error_code"] == 406001
+
+
+def test_a_fault_is_answered_counted_and_recorded_under_its_operation(
+        sim: BmlServer) -> None:
+    before = value(scrape(sim), "bmlocal_api_requests_total", operation="list",
+                   code="406035")
+    sim.admin.fail_next("list", 406035, times=2, error_msg="full")
+    for _ in range(2):
+        answer = call(sim, "list", b'{"prjId": "p1"}')
+        assert answer.status_code == 200 and answer.headers["Content-Type"] == \
+            "application/json"
+        assert answer.json()["error_code"] == 406035 and answer.json()["error_msg"] == "full"
+        assert answer.json()["log_id"] > 0
+    assert call(sim, "list", b'{"prjId": "p1"}').json()["result"]["total"] == 0
+    after = scrape(sim)
+    assert value(after, "bmlocal_api_requests_total", operation="list",
+                 code="406035") == before + 2
+    assert value(after, "bmlocal_api_request_duration_seconds_count", operation="list",
+                 code="406035") == before + 2
+    assert [c["fault"] for c in sim.admin.calls("list")] == ["error_code 406035"] * 2 + [None]
+    assert [c["body"] for c in sim.admin.calls("list")] == [{"prjId": "p1"}] * 3
+
+
+def test_a_dropped_token_call_keeps_its_query_in_the_record(sim: BmlServer) -> None:
+    sim.admin.drop_next("token")
+    with pytest.raises(requests.ConnectionError):
+        requests.post(f"{sim.url}/oauth/2.0/token", timeout=10, params={
+            "grant_type": "client_credentials", "client_id": "ak", "client_secret": "sk"})
+    (recorded,) = sim.admin.calls("token")
+    assert recorded["fault"] == "connection dropped"
+    assert recorded["body"] == {"grant_type": "client_credentials", "client_id": "ak",
+                                "client_secret": "***"}
