@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import subprocess
-import tempfile
 import time
 from functools import lru_cache
 from importlib import metadata
@@ -19,7 +18,7 @@ from typing import Any
 from bmlocal.replay.export import create_body, without_secrets
 from bmlocal.runtime.layout import JobDir
 from bmlocal.runtime.storage.paths import relative_to_root
-from bmlocal.runtime.storage.safefs import NotRegular, open_dir, opened, scan, write_file
+from bmlocal.runtime.storage.safefs import NotRegular, open_dir, opened, scan, write_bytes
 from bmlocal.runtime.store import Job
 
 log = logging.getLogger("bmlocal.provenance")
@@ -232,16 +231,11 @@ def write(root: Path, parts: tuple[str, ...], data: dict[str, Any], name: str = 
     """`name` under root/parts, complete or not at all (a temporary file renamed over it,
     never through a link)."""
     text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-    with tempfile.TemporaryFile() as tmp:
-        tmp.write(text.encode())
-        tmp.flush()
-        os.lseek(tmp.fileno(), 0, os.SEEK_SET)
-        os.fchmod(tmp.fileno(), 0o644)
-        out = open_dir(root, parts, create=True)
-        try:
-            write_file(out, name, tmp.fileno())
-        finally:
-            os.close(out)
+    out = open_dir(root, parts, create=True)
+    try:
+        write_bytes(out, name, text.encode())
+    finally:
+        os.close(out)
 
 
 def read_json(directory: Path, name: str) -> dict[str, Any] | None:

@@ -1,5 +1,5 @@
-"""The admin calls: jobs by hand, faults on demand, the record of calls, reset, and where
-they are served."""
+"""The admin calls: jobs by hand, faults on demand, the record of calls, reset, where
+they are served, and the gate every cloud call passes."""
 import time
 from typing import Iterator
 

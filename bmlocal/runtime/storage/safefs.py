@@ -7,7 +7,7 @@ Standard library only, besides the stop check of a copy under way."""
 import errno
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +194,25 @@ def write_file(dir_fd: int, name: str, src: int) -> None:
     bits (no set-id bits) and mtime: written under a temporary name, then renamed over
     whatever `name` was (a link is replaced, never followed)."""
     st = os.fstat(src)
+
+    def fill(fd: int) -> None:
+        copy_fd(src, fd)
+        os.fchmod(fd, st.st_mode & 0o777)
+        os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+    _replace(dir_fd, name, fill)
+
+
+def write_bytes(dir_fd: int, name: str, data: bytes, mode: int = 0o644) -> None:
+    """Make `name` in `dir_fd` a plain file holding `data`, as write_file does."""
+    def fill(fd: int) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+    _replace(dir_fd, name, fill)
+
+
+def _replace(dir_fd: int, name: str, fill: Callable[[int], None]) -> None:
     partial = f".{name}.bmlocal-partial"[-255:]
     try:
         os.unlink(partial, dir_fd=dir_fd)
@@ -203,9 +222,7 @@ def write_file(dir_fd: int, name: str, src: int) -> None:
                  dir_fd=dir_fd)
     try:
         os.set_blocking(fd, True)
-        copy_fd(src, fd)
-        os.fchmod(fd, st.st_mode & 0o777)
-        os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        fill(fd)
     except BaseException:
         os.close(fd)
         os.unlink(partial, dir_fd=dir_fd)
