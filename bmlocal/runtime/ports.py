@@ -11,9 +11,10 @@ HOLD_SECONDS = 300.0
 def free_ports(count: int) -> list[int]:
     with _lock:
         now = time.monotonic()
-        for port, given in list(_recent.items()):
-            if now - given > HOLD_SECONDS:
-                del _recent[port]
+        for port, given in list(_recent.items()):  # oldest first: a port is never given again
+            if now - given <= HOLD_SECONDS:
+                break
+            del _recent[port]
         ports: list[int] = []
         while len(ports) < count:
             with socket.socket() as s:
