@@ -54,7 +54,7 @@ class CallGate:
             status, answer = self._meet(fault, environ, body)
         self.record.add(Call(operation, request_args(environ) if operation == "token"
                              else body or b"", b"".join(answer), status[0], called,
-                             fault and fault.effect()))
+                             fault.effect() if fault else None))
         start_response(*status[1:])
         return answer
 
