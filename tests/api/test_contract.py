@@ -335,7 +335,7 @@ def test_the_secret_key_is_never_logged_or_answered(auth_server: Server) -> None
     assert "result" in answers[1].json()
     assert answers[2].json()["error_code"] == 406015
     assert all(SK not in answer.text for answer in answers)
-    assert SK not in auth_server.log_text()
+    assert SK not in auth_server.settled_log()
 
 
 # --- the OpenAPI document ----------------------------------------------------------------

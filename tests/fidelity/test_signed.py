@@ -136,5 +136,5 @@ def test_without_credentials_any_signed_request_is_accepted(open_server: Server)
 def test_no_secret_or_signature_reaches_the_server_log(keyed: Server) -> None:
     answer = signed_post(keyed, "list", {"prjId": "p1"}, sk="wrong-secret-xyz")
     signature = answer.request.headers["Authorization"].rsplit("/", 1)[-1]
-    log = keyed.log_text()
+    log = keyed.settled_log()
     assert SK not in log and "wrong-secret-xyz" not in log and signature not in log

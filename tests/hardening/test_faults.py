@@ -309,8 +309,8 @@ def test_a_store_that_is_down_gets_its_outputs_while_the_server_runs(
         for name in ("kept", "deleted"):
             body = client.get_object(Bucket="down", Key=f"runs/{name}/{name}.txt")["Body"]
             assert body.read() == f"{name}\n".encode()
-        assert (f"deleted job {jobs[1]}: its outputs were delivered; its directory is "
-                "removed") in server.log_text()
+        server.wait_log(f"deleted job {jobs[1]}: its outputs were delivered; its directory "
+                        "is removed")
         assert lost(server, jobs, deleted=(jobs[1],)) == 0
     finally:
         stop_store()
@@ -332,7 +332,7 @@ def test_a_deleted_job_whose_store_stays_away_is_given_up(
     assert "not uploaded" in server.wait(job, timeout=60)["output_note"]
     server.ok("delete", {"id": job, "prjId": "p1"})
     wait_for(lambda: not (server.data_dir / "jobs" / str(job)).exists(), timeout=30)
-    assert f"deleted job {job}: delivery given up after" in server.log_text()
+    server.wait_log(f"deleted job {job}: delivery given up after")
     assert lost(server, [job], deleted=(job,)) == 0
     record("store down for good", "moto stopped under a job that was then deleted", 1, 0,
            "SUCCESSED with an output note; after give_up_seconds its delivery was given "

@@ -195,7 +195,7 @@ def test_jobs_wait_while_the_controller_does_not_answer(slurm_server: Callable[.
         assert time.monotonic() < deadline, server.detail(job_id)
         time.sleep(0.1)
     assert server.detail(job_id)["train_status"] == "PENDING"
-    assert "pool USER/far: the Slurm controller does not answer" in server.log_text()
+    server.wait_log("pool USER/far: the Slurm controller does not answer")
     conf.write_text(live)  # the controller is back: the job runs, nothing was lost
     info = server.wait(job_id, timeout=30)
     assert info["train_status"] == "SUCCESSED", info

@@ -183,7 +183,7 @@ def test_credentials_never_appear(make_server, moto_endpoint: str, bucket: str) 
     server.wait(job_id)
     missing = server.call("create", bos_job(bucket, "x", "true", **{
         "train_config.code_UrlSource": "BOS", "train_config.code_path": f"/{bucket}/none"}))
-    texts = [server.log_text(), str(server.detail(job_id)), str(missing),
+    texts = [server.settled_log(), str(server.detail(job_id)), str(missing),
              *(p.read_text(errors="replace") for p in
                (server.data_dir / "jobs" / str(job_id) / "logs").rglob("*.log"))]
     for text in texts:

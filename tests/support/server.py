@@ -12,6 +12,8 @@ from typing import Any
 
 import requests
 
+from bmlocal.serverlog import BATCH_SECONDS
+
 BASE = "/rpc/2.0/easydl/pro/remotetrain"
 TERMINAL = {"SUCCESSED", "FAILED", "STOPPED"}
 
@@ -115,7 +117,23 @@ class Server:
         raise RuntimeError("server did not answer within 30 s")
 
     def log_text(self) -> str:
+        """The server's log as the file holds it now: a line reaches the file within
+        serverlog.BATCH_SECONDS of being logged (use wait_log or settled_log)."""
         return (self.root / "server.log").read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 10) -> str:
+        """The server's log once it holds `text`."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log_text()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the server log: {log[-2000:]}")
+            time.sleep(0.02)
+        return log
+
+    def settled_log(self) -> str:
+        """The server's log once every line logged before this call has reached it."""
+        time.sleep(10 * BATCH_SECONDS)
+        return self.log_text()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is None:
