@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from waitress.server import create_server
 
+from bmlocal import serverlog
 from bmlocal.api.admin import install as install_admin
 from bmlocal.api.app import create_app
 from bmlocal.replay.api import blueprint as replay_api
@@ -139,6 +140,7 @@ def quotas(settings: Settings) -> Quotas:
 
 def wsgi_server(app: Flask, host: str, port: int, threads: int) -> Any:
     """How the app is served (bench/bench_serving.py serves a bare Flask app the same way)."""
+    serverlog.quiet_queue_warnings()
     return create_server(app, host=host, port=port, threads=threads,
                          clear_untrusted_proxy_headers=True)
 

@@ -76,6 +76,38 @@ class BatchedHandler(logging.Handler):
         self._lines.clear()
 
 
+class OncePer(logging.Filter):
+    """One record through every `seconds`, saying how many it held back since the last.
+
+    waitress warns "Task queue depth is N" at every request that finds its threads busy:
+    with 16 clients, 100 lines a second that all say the server is saturated."""
+
+    def __init__(self, seconds: float = 60.0) -> None:
+        super().__init__()
+        self._seconds = seconds
+        self._next = 0.0
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._held += 1
+                return False
+            held, self._held, self._next = self._held, 0, now + self._seconds
+        if held:
+            record.msg = f"{record.msg} ({held} more since the last such line)"
+        return True
+
+
+def quiet_queue_warnings(seconds: float = 60.0) -> None:
+    """waitress's queue-depth warnings at most once every `seconds` (once per process)."""
+    queue = logging.getLogger("waitress.queue")
+    if not any(isinstance(f, OncePer) for f in queue.filters):
+        queue.addFilter(OncePer(seconds))
+
+
 def configure(stream: TextIO = sys.stderr, level: str = "info") -> None:
     """bmlocal's lines from `level` (a key of LEVELS) and everyone's from INFO to `stream`,
     in batches. Records skip what the format does not show (the settings of the logging

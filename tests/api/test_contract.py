@@ -119,6 +119,24 @@ def test_an_unknown_log_level_is_refused_with_the_ones_known(tmp_path: Path) -> 
     assert "BMLOCAL_LOG_LEVEL=chatty" in done.stderr and "debug, info" in done.stderr
 
 
+
+def test_a_saturated_server_says_so_once_a_minute_not_at_every_request(
+        make_server: Callable[..., Server]) -> None:
+    server = make_server(env={"BMLOCAL_THREADS": "1"})  # 8 clients: requests must queue
+
+    def client() -> None:
+        with requests.Session() as session:
+            for _ in range(40):
+                session.post(f"{server.url}{BASE}/list", params={"access_token": "t"},
+                             json={"prjId": "p1"}, timeout=30).raise_for_status()
+    clients = [threading.Thread(target=client) for _ in range(8)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+    log = server.wait_log("Task queue depth is")
+    assert log.count("Task queue depth is") == 1, log
+
 # --- unknown paths and methods -----------------------------------------------------------
 
 @pytest.mark.parametrize("path", [f"{BASE}/nothing", f"{BASE}/", f"{BASE}/create/more",

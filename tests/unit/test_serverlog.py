@@ -5,7 +5,7 @@ import logging
 import os
 import time
 
-from bmlocal.serverlog import BATCH_SECONDS, BatchedHandler
+from bmlocal.serverlog import BATCH_SECONDS, BatchedHandler, OncePer
 
 
 def logger(handler: logging.Handler) -> logging.Logger:
@@ -52,3 +52,16 @@ def test_a_forked_child_writes_its_own_lines_only(tmp_path) -> None:
         assert os.waitstatus_to_exitcode(status) == 0, path.read_text()
         handler.close()
     assert path.read_text() == "child\nparent, not yet written\n"
+
+
+def test_once_per_lets_one_record_through_and_counts_the_rest() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(OncePer(seconds=0.3))
+    log = logger(handler)
+    for depth in range(1, 6):
+        log.warning("Task queue depth is %d", depth)
+    time.sleep(0.35)
+    log.warning("Task queue depth is %d", 9)
+    assert stream.getvalue().splitlines() == [
+        "Task queue depth is 1", "Task queue depth is 9 (4 more since the last such line)"]
