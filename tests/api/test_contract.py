@@ -119,7 +119,6 @@ def test_an_unknown_log_level_is_refused_with_the_ones_known(tmp_path: Path) -> 
     assert "BMLOCAL_LOG_LEVEL=chatty" in done.stderr and "debug, info" in done.stderr
 
 
-
 def test_a_saturated_server_says_so_once_a_minute_not_at_every_request(
         make_server: Callable[..., Server]) -> None:
     server = make_server(env={"BMLOCAL_THREADS": "1"})  # 8 clients: requests must queue
@@ -136,6 +135,7 @@ def test_a_saturated_server_says_so_once_a_minute_not_at_every_request(
         thread.join()
     log = server.wait_log("Task queue depth is")
     assert log.count("Task queue depth is") == 1, log
+
 
 # --- unknown paths and methods -----------------------------------------------------------
 
