@@ -1,8 +1,11 @@
 """The way in and out of every cloud call, as one WSGI layer in front of the Flask app: the
-body read once, the admin API's armed faults applied, the call and its answer recorded.
+body read once, the admin API's armed faults applied, the call and its answer recorded and
+counted for the metrics.
 
 A layer rather than Flask hooks: a `detail` costs the server's CPU about a tenth less
-(bench/bench_serving.py), and a fault answers without reaching Flask at all.
+(bench/bench_serving.py), and a fault answers without reaching Flask at all. Cloud calls are
+counted here, not by the metrics' own layer (bmlocal/web/instrument.py), which passes them
+by: one layer fewer on the hottest path.
 """
 import time
 from urllib.parse import parse_qsl
@@ -14,11 +17,12 @@ from werkzeug.wsgi import get_input_stream
 from bmlocal import metrics
 from bmlocal.api.app import BASE, BODY, MAX_BODY, LogIds, error_envelope
 from bmlocal.api.faults import Fault, Faults, drop_connection
+from bmlocal.api.operations import NAMES
 from bmlocal.api.record import Call, CallRecord
 from bmlocal.errors import MESSAGES, ApiError
 
 TOKEN_PATH = "/oauth/2.0/token"
-OPERATION = "bmlocal.operation"  # the cloud operation a request called, for the metrics
+LABELS = NAMES | {"token"}  # the metrics' operation labels: a bounded set, never a raw path
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -44,8 +48,7 @@ class CallGate:
         operation = operation_of(environ.get("PATH_INFO", ""))
         if operation is None:
             return self.app(environ, start_response)
-        called = time.time()
-        environ[OPERATION] = operation
+        called, started = time.time(), time.perf_counter()
         body = None if operation == "token" else read_body(environ)
         fault = self.faults.take(operation)
         if fault is None:
@@ -55,6 +58,7 @@ class CallGate:
         self.record.add(Call(operation, request_args(environ) if operation == "token"
                              else body or b"", b"".join(answer), status[0], called,
                              fault.effect() if fault else None))
+        count(environ, operation, status[0], time.perf_counter() - started)
         start_response(*status[1:])
         return answer
 
@@ -87,6 +91,14 @@ class CallGate:
                                          message(fault.error_code)), self.log_ids())
         return (200, "200 OK", [("Content-Type", "application/json"),
                                 ("Content-Length", str(len(answer)))]), [answer]
+
+
+def count(environ: dict[str, Any], operation: str, status: int, seconds: float) -> None:
+    code = environ.get(metrics.ERROR_CODE)
+    if code is None:
+        code = status if status >= 400 else 0
+    label = operation if operation in LABELS and code != 3 else "unsupported"
+    metrics.request_done(label, code, seconds)
 
 
 def read_body(environ: dict[str, Any]) -> bytes | None:

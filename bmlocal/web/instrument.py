@@ -1,38 +1,41 @@
 """Every request counted and timed for the metrics, by operation and error code, and the
-/metrics route itself (behind the API's tokens when credentials are configured)."""
+/metrics route itself (behind the API's tokens when credentials are configured).
+
+Cloud calls are counted by the call gate (bmlocal/api/gate.py), which knows their operation
+and answer; this layer counts every other route."""
 import time
 from typing import Any, Callable, Iterable
 
 from flask import Blueprint, Flask, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from werkzeug.exceptions import HTTPException
 
 from bmlocal import metrics
 from bmlocal.api.auth import Auth
-from bmlocal.api.gate import OPERATION
+from bmlocal.api.gate import operation_of
 from bmlocal.errors import ApiError
 from bmlocal.runtime.views import Views
 from bmlocal.web.access import error_response, viewer
 
 
-def operation(environ: dict[str, Any], code: int | None) -> str:
-    """A bounded label: the cloud method, or the route's endpoint; never the raw path."""
-    req = environ.get("werkzeug.request")
-    if req is None:  # answered before Flask (an injected fault)
-        return environ.get(OPERATION, "unknown")
-    if req.url_rule is None:
+def operation(app: Flask, environ: dict[str, Any]) -> str:
+    """A bounded label: the route's endpoint; never the raw path. The path is matched again:
+    Flask has let go of the request by the time its answer is counted."""
+    try:
+        endpoint, _ = app.url_map.bind_to_environ(environ).match()
+    except HTTPException:  # no such route, or not with this method
         return "unknown"
-    if req.endpoint == "call":
-        method = (req.view_args or {}).get("method", "")
-        return "unsupported" if code == 3 else method
-    return req.endpoint or "unknown"
+    return str(endpoint)
 
 
 def count_requests(app: Flask) -> None:
-    """Every request timed and counted by one WSGI layer around the whole app."""
+    """Every request but the cloud calls timed and counted by one WSGI layer around the app."""
     answer = app.wsgi_app
 
     def counted(environ: dict[str, Any], start_response: Callable[..., Any]
                 ) -> Iterable[bytes]:
+        if operation_of(environ.get("PATH_INFO", "")) is not None:
+            return answer(environ, start_response)  # counted by the call gate
         started = time.perf_counter()
         statuses: list[str] = []
 
@@ -44,7 +47,7 @@ def count_requests(app: Flask) -> None:
         if code is None:
             status = int(statuses[-1][:3]) if statuses else 500
             code = status if status >= 400 else 0
-        metrics.request_done(operation(environ, code), code, time.perf_counter() - started)
+        metrics.request_done(operation(app, environ), code, time.perf_counter() - started)
         return chunks
     app.wsgi_app = counted  # type: ignore[method-assign]
 

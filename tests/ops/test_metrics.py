@@ -4,6 +4,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ops.cli_support import ticking
+from tests.support.server import BASE
 
 CONFIG = '[gpus]\ndevices = [0, 1]\ntype = "T4"\n[scheduler]\ncpu_slots = 1\n'
 
@@ -85,3 +86,27 @@ def test_metrics_need_a_token_when_credentials_are_configured(make_server):
     answer = requests.get(f"{server.url}/metrics", timeout=10,
                           headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200 and "bmlocal_api_requests_total" in answer.text
+
+
+def test_requests_are_counted_under_bounded_labels_never_a_raw_path(make_server):
+    server = make_server()
+    before = scrape(server)  # the harness asked for /openapi.json to see the server up
+    for method in ("no-such-call", "detail/extra", "x" * 200):
+        assert server.post(method, {"prjId": "p1"}).json()["error_code"] == 3
+    assert requests.get(f"{server.url}{BASE}/list", timeout=10).status_code == 404
+    assert server.ok("list", {"prjId": "p1"})["total"] == 0
+    assert requests.get(f"{server.url}/oauth/2.0/token", timeout=10,
+                        params={"grant_type": "client_credentials"}).status_code == 200
+    assert requests.get(f"{server.url}/openapi.json", timeout=10).status_code == 200
+    assert requests.get(f"{server.url}/no/such/page", timeout=10).status_code == 404
+    m = scrape(server)
+    operations = {dict(labels)["operation"] for name, labels in m
+                  if name == "bmlocal_api_requests_total"}
+    assert operations == {"unsupported", "list", "token", "openapi", "unknown",
+                          "metrics.exposition"}
+    assert value(m, "bmlocal_api_requests_total", operation="unsupported", code="3") == 4
+    assert value(m, "bmlocal_api_requests_total", operation="list", code="0") == 1
+    assert value(m, "bmlocal_api_requests_total", operation="token", code="0") == 1
+    assert value(m, "bmlocal_api_requests_total", operation="openapi", code="0") == value(
+        before, "bmlocal_api_requests_total", operation="openapi", code="0") + 1
+    assert value(m, "bmlocal_api_requests_total", operation="unknown", code="3") == 1
