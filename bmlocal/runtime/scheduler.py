@@ -63,7 +63,7 @@ class Scheduler:
         self._exit_seen: dict[tuple[int, int], float] = {}  # (job, rank) -> when
         self._requests: dict[int, Request] = {}  # waiting job -> what it asks for
         self.wakeup = wakeup or Wakeup()
-        self._last_admit = 0.0
+        self._last_admit = self._last_watch = 0.0
         self._troubles = Troubles(runner, runner.host_roots)
         self.redeliver_every = redeliver_every
         self._last_redelivery = time.monotonic()
@@ -153,8 +153,8 @@ class Scheduler:
                 return False
             time.sleep(every)
 
-    def wake(self, admit: bool = True) -> None:
-        self.wakeup.wake(admit)
+    def wake(self, admit: bool = True, watch: bool = True) -> None:
+        self.wakeup.wake(admit, watch)
 
     def _loop(self) -> None:
         while not self._halt.is_set():
@@ -172,6 +172,16 @@ class Scheduler:
         if self.wakeup.admit_needed or now - self._last_admit > ADMIT_EVERY_SECONDS:
             self.wakeup.admit_needed, self._last_admit = False, now
             self.admit_waiting()
+        # a pass for a create or a freed slot admits only: the running jobs are watched at
+        # every tick and whenever something may have changed for them
+        if self.wakeup.watch_needed or now - self._last_watch >= self.tick:
+            self.wakeup.watch_needed, self._last_watch = False, now
+            self.watch_running()
+        if now - self._last_redelivery > self.redeliver_every:
+            self._last_redelivery = now
+            self.redeliver()
+
+    def watch_running(self) -> None:
         for job in self.store.running():  # each job on its own: one's trouble is its own
             if self._is_busy(job.id) or not self._troubles.due(job.id):
                 continue
@@ -182,9 +192,6 @@ class Scheduler:
                               lambda j: watch_submitted(self, j))
             else:  # starting, and no worker on it: a start cut short by a crash
                 self._submit(job, self._undo_start)
-        if now - self._last_redelivery > self.redeliver_every:
-            self._last_redelivery = now
-            self.redeliver()
 
     def _guarded(self, job: Job, doing: str, work: Callable[[Job], None]) -> None:
         try:

@@ -36,7 +36,7 @@ class JobService:
     def create(self, spec: JobSpec) -> int:
         job_id = self.store.create(spec, self.clock.now(), self.max_jobs_per_project,
                                    last_check=lambda: self._check_runnable(spec))
-        self.scheduler.wake()
+        self.scheduler.wake(watch=False)
         return job_id
 
     def _check_runnable(self, spec: JobSpec) -> None:

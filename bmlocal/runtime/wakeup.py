@@ -6,13 +6,18 @@ from bmlocal.runtime.resources import Allocator
 
 
 class Wakeup:
+    """What the next pass must do: admit waiting jobs, watch running ones, or both."""
+
     def __init__(self) -> None:
         self._event = threading.Event()
         self.admit_needed = True
+        self.watch_needed = True
 
-    def wake(self, admit: bool = True) -> None:
+    def wake(self, admit: bool = True, watch: bool = True) -> None:
         if admit:
             self.admit_needed = True
+        if watch:
+            self.watch_needed = True
         self._event.set()
 
     def wait(self, timeout: float) -> None:
@@ -29,4 +34,4 @@ class Slots:
 
     def release(self, job_id: int) -> None:
         self.allocator.release(job_id)
-        self.wakeup.wake()
+        self.wakeup.wake(watch=False)
