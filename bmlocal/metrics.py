@@ -62,6 +62,15 @@ def note_error(environ: dict, code: int) -> None:
     environ[ERROR_CODE] = code
 
 
+def answered_code(environ: dict, status: int) -> int:
+    """What a request is counted under: the error code it was answered with, else its HTTP
+    status where that is an error, else 0."""
+    code = environ.get(ERROR_CODE)
+    if code is None:
+        return status if status >= 400 else 0
+    return code
+
+
 class RequestSeries(Collector):
     """The API's request counter and latency histogram, by operation and error code: plain
     numbers under one lock, made into families at each scrape (prometheus_client's labelled

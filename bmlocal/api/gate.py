@@ -94,9 +94,7 @@ class CallGate:
 
 
 def count(environ: dict[str, Any], operation: str, status: int, seconds: float) -> None:
-    code = environ.get(metrics.ERROR_CODE)
-    if code is None:
-        code = status if status >= 400 else 0
+    code = metrics.answered_code(environ, status)
     label = operation if operation in LABELS and code != 3 else "unsupported"
     metrics.request_done(label, code, seconds)
 

@@ -43,10 +43,7 @@ def count_requests(app: Flask) -> None:
             statuses.append(status)
             return start_response(status, headers, exc_info)
         chunks = answer(environ, start)
-        code = environ.get(metrics.ERROR_CODE)
-        if code is None:
-            status = int(statuses[-1][:3]) if statuses else 500
-            code = status if status >= 400 else 0
+        code = metrics.answered_code(environ, int(statuses[-1][:3]) if statuses else 500)
         metrics.request_done(operation(app, environ), code, time.perf_counter() - started)
         return chunks
     app.wsgi_app = counted  # type: ignore[method-assign]
