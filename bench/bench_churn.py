@@ -1,7 +1,10 @@
 """The jobs' throughput (300 trivial jobs created at once, create to SUCCESSED) with nothing
 else asking, then the API while jobs start: `detail` and `list` latency, idle and while 300
 more run through the CPU slots (8 unless told), a probe asking all the while (it costs the
-server CPU too: the jobs' throughput is given again beside it).
+server CPU too: the jobs' throughput is given again beside it). The probe asks a bare Flask
+app too, in the same loop (bench_serving.py's: the same detail answer on the same path,
+served the same way): what the machine alone, loaded by the same churn, does to a server
+that does nothing else.
 
 Run: .venv/bin/python bench/bench_churn.py [--jobs 300] [--slots 8]
 
@@ -29,7 +32,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.server import BASE, TERMINAL, Server, job_body  # noqa: E402
-from bench_serving import cpu_seconds  # noqa: E402
+from bench_serving import cpu_seconds, start_bare  # noqa: E402
 
 
 def machine_busy_seconds() -> float:
@@ -52,23 +55,26 @@ def timed(session: requests.Session, url: str, method: str, body: dict) -> float
     return elapsed
 
 
-def probe(url: str, job_id: int, until: Event, out: Connection) -> None:
-    """detail and list in turn, one at a time, until `until` is set; in a process of its
-    own, so that the creating client's GIL does not delay it."""
+def probe(url: str, bare_url: str, job_id: int, until: Event, out: Connection) -> None:
+    """detail and list, then the bare app's detail, one at a time, until `until` is set; in
+    a process of its own, so that the creating client's GIL does not delay it."""
     session = requests.Session()
-    times: dict[str, list[float]] = {"detail": [], "list": []}
+    times: dict[str, list[float]] = {"detail": [], "list": [], "bare": []}
+    detail = {"id": job_id, "prjId": "p1"}
     while not until.is_set():
-        times["detail"].append(timed(session, url, "detail", {"id": job_id, "prjId": "p1"}))
+        times["detail"].append(timed(session, url, "detail", detail))
         times["list"].append(timed(session, url, "list", {"prjId": "p1", "num": 20}))
+        times["bare"].append(timed(session, bare_url, "detail", detail))
         time.sleep(0.005)
     out.send(times)
 
 
-def probed(url: str, job_id: int) -> tuple[Event, Callable[[], dict[str, list[float]]]]:
+def probed(url: str, bare_url: str, job_id: int
+           ) -> tuple[Event, Callable[[], dict[str, list[float]]]]:
     """Start a probe; set the event to end it, then call the function for its times."""
     until = multiprocessing.Event()
     mine, theirs = multiprocessing.Pipe()
-    worker = multiprocessing.Process(target=probe, args=(url, job_id, until, theirs))
+    worker = multiprocessing.Process(target=probe, args=(url, bare_url, job_id, until, theirs))
     worker.start()
 
     def result() -> dict[str, list[float]]:
@@ -108,6 +114,11 @@ def throughput(jobs: int, run: dict[str, float]) -> str:
             f"{run['machine'] / jobs * 1000:.1f} ms (of {os.cpu_count()} cores)")
 
 
+def detail_answer(server: Server, job_id: int) -> bytes:
+    return requests.post(f"{server.url}{BASE}/detail", params={"access_token": "t"},
+                         json={"id": job_id, "prjId": "p1"}).content
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=300)
@@ -115,22 +126,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="of the jobs on their own")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        bare = None
         server = Server(Path(tmp), config=f"[scheduler]\ncpu_slots = {args.slots}\n",
                         extra_args=["--executor", "process"]).start()
         try:
             first = server.create("first", "true")
             server.wait(first)
             alone = [run_jobs(server, args.jobs, f"alone{n}") for n in range(args.rounds)]
-            done, times = probed(server.url, first)
+            bare, bare_url = start_bare(Path(tmp), detail_answer(server, first))
+            done, times = probed(server.url, bare_url, first)
             time.sleep(3)
             done.set()
             idle = times()
-            done, times = probed(server.url, first)
+            done, times = probed(server.url, bare_url, first)
             under_probe = run_jobs(server, args.jobs, "probed")
             done.set()
             busy = times()
         finally:
             server.stop()
+            if bare is not None:
+                bare.terminate()
+                bare.wait(timeout=30)
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
           f"{args.slots} CPU slots")
     for n, run in enumerate(alone):
@@ -138,9 +154,13 @@ def main() -> None:
     rates = [args.jobs / run["seconds"] for run in alone]
     print(f"alone: median {statistics.median(rates):.0f} jobs/s of {args.rounds} rounds "
           f"(target >= 100 with 2 slots)")
-    print("idle:    " + summary("detail", idle["detail"]) + "; " + summary("list", idle["list"]))
-    print(f"{args.jobs} jobs: " + summary("detail", busy["detail"]) + "; "
-          + summary("list", busy["list"]) + " (target p99 <= 10 ms)")
+    for name, times in (("idle", idle), (f"{args.jobs} jobs", busy)):
+        print(f"{name}: " + summary("detail", times["detail"]) + "; "
+              + summary("list", times["list"]) + "; bare Flask "
+              + summary("detail", times["bare"]))
+    p99 = {name: percentile(busy[name], 99) for name in busy}
+    print(f"  under churn, p99 / bare Flask's: detail {p99['detail'] / p99['bare']:.2f}, "
+          f"list {p99['list'] / p99['bare']:.2f} (target p99 <= 10 ms)")
     print("  meanwhile " + throughput(args.jobs, under_probe) + ", the probe asking too")
 
 
