@@ -114,11 +114,6 @@ def throughput(jobs: int, run: dict[str, float]) -> str:
             f"{run['machine'] / jobs * 1000:.1f} ms (of {os.cpu_count()} cores)")
 
 
-def detail_answer(server: Server, job_id: int) -> bytes:
-    return requests.post(f"{server.url}{BASE}/detail", params={"access_token": "t"},
-                         json={"id": job_id, "prjId": "p1"}).content
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=300)
@@ -133,7 +128,8 @@ def main() -> None:
             first = server.create("first", "true")
             server.wait(first)
             alone = [run_jobs(server, args.jobs, f"alone{n}") for n in range(args.rounds)]
-            bare, bare_url = start_bare(Path(tmp), detail_answer(server, first))
+            answer = server.post("detail", {"id": first, "prjId": "p1"}).content
+            bare, bare_url = start_bare(Path(tmp), answer)
             done, times = probed(server.url, bare_url, first)
             time.sleep(3)
             done.set()
