@@ -181,3 +181,16 @@ def test_each_strategy_across_two_containers(make_server, strategy: str, script:
     result = json.loads((server.pfs / "out" / strategy.lower() / "result.json").read_text())
     assert result == {"world_size": 2, "sum": 3.0}
     assert containers_of(server) == []
+
+
+def test_a_pytorch_node_in_its_container_runs_with_the_exit_hook(make_server) -> None:
+    server = make_server()
+    script = ("import sitecustomize; "
+              "from torch.distributed.elastic.multiprocessing import tail_log; "
+              "print(sitecustomize.__file__, tail_log.tail_logfile.__module__)")
+    job_id = server.ok("create", ccr("hooked", f'python -c "{script}"', image="/bmlocal/train",
+                                     tag="cpu"))
+    info = server.wait(job_id, timeout=300)
+    assert info["train_status"] == "SUCCESSED", server.node_log(job_id)
+    hook = "/opt/bmlocal/lib/bmlocal/launchers/torch_exit/sitecustomize.py"
+    assert f"[node 0 rank 0] {hook} sitecustomize" in server.node_log(job_id)

@@ -69,3 +69,42 @@ dist.destroy_process_group = lambda *args: print("destroyed", flush=True)
     ran = python(code)
     assert ran.returncode == status, ran.stderr
     assert "destroyed" not in ran.stdout
+
+
+@pytest.mark.slow
+def test_torchruns_tailer_copies_every_line_and_stops_without_waiting_out_its_sleep(
+        tmp_path: Path) -> None:
+    require("torch")
+    log = tmp_path / "rank.log"
+    out = run(f"""
+import io, threading, time
+from torch.distributed.elastic.multiprocessing import tail_log
+print(tail_log.tail_logfile.__module__)
+log, copy = {str(log)!r}, io.StringIO()
+with open(log, "w") as f:
+    f.write("first\\n")
+tailer = tail_log.TailLog("trainer", {{0: log}}, copy, {{0: "[node 0 rank 0] "}},
+                          interval_sec=60).start()
+time.sleep(0.5)  # the tailer opened the file and sleeps at its end, for 60 s unless woken
+with open(log, "a") as f:
+    f.write("last\\n")
+started = time.monotonic()
+tailer.stop()
+print(f"stopped in {{time.monotonic() - started:.1f}} s")
+print(copy.getvalue(), end="")
+""")
+    assert out.splitlines() == ["sitecustomize", "stopped in 0.0 s",
+                                "[node 0 rank 0] first", "[node 0 rank 0] last"]
+
+
+def test_a_tailer_of_another_shape_is_left_as_it_is(tmp_path: Path) -> None:
+    package = tmp_path / "torch" / "distributed" / "elastic" / "multiprocessing"
+    package.mkdir(parents=True)
+    for level in (package, *package.parents):
+        if level == tmp_path:
+            break
+        (level / "__init__.py").touch()
+    (package / "tail_log.py").write_text("def tail_logfile(file, dst, finished):\n    pass\n")
+    out = run("from torch.distributed.elastic.multiprocessing import tail_log\n"
+              "print(tail_log.tail_logfile.__module__)", str(tmp_path))
+    assert out.strip() == "torch.distributed.elastic.multiprocessing.tail_log"

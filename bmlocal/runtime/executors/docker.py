@@ -75,10 +75,20 @@ def image_reference(image: str, repository_id: str | None, registries: dict[str,
     return f"{registry.rstrip('/')}/{local}" if registry else local
 
 
-def python_path(image: Image) -> str:
-    """The image's own PYTHONPATH, after the directory of bmlocal's node agents."""
+def python_path(node_path: str | None, image: Image) -> str:
+    """The node's PYTHONPATH in its container (see inside_python_path)."""
     env = dict(e.split("=", 1) for e in image.attrs["Config"].get("Env") or [] if "=" in e)
-    return ":".join(p for p in (AGENTS, env.get("PYTHONPATH")) if p)
+    return inside_python_path(node_path, env.get("PYTHONPATH"))
+
+
+def inside_python_path(node_path: str | None, image_path: str | None) -> str:
+    """The launcher's directories from bmlocal's package (the PyTorch exit hook) as mounted in
+    the container, bmlocal's node agents, then the image's own PYTHONPATH. The node's other
+    entries (the server's own PYTHONPATH) are the host's and mean nothing there."""
+    ours = [f"{AGENTS}/bmlocal/{os.path.relpath(p, PACKAGE)}"
+            for p in (node_path or "").split(os.pathsep)
+            if p and os.path.commonpath([os.path.abspath(p), PACKAGE]) == PACKAGE]
+    return ":".join(p for p in (*ours, AGENTS, image_path) if p)
 
 
 class DockerExecutor:
@@ -121,7 +131,7 @@ class DockerExecutor:
         # takes for one host, and would then try shared memory and CUDA IPC between
         # containers that share neither; as separate hosts they talk over the network.
         env = {"NCCL_HOSTID": f"bmlocal-job{spec.job_id}-node{spec.rank}", **spec.env,
-               "PYTHONPATH": python_path(image)}
+               "PYTHONPATH": python_path(spec.env.get("PYTHONPATH"), image)}
         if spec.gpus:  # the container sees only its GPUs, numbered from 0
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(spec.gpus)))
         api = self.client.api
