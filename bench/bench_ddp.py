@@ -77,18 +77,26 @@ def through_bmlocal(server: Server, i: int, steps: int) -> Result:
     return wall, out["steps_per_second"]
 
 
+def paired(ours: list[Result], theirs: list[Result]) -> float:
+    """The median of each round's wall ratio: the three runs of a round are back to back, so
+    the machine's slower and faster spells weigh on both sides of a ratio alike."""
+    return statistics.median(o / t for (o, _), (t, _) in zip(ours, theirs))
+
+
 def report(results: dict[str, list[Result]], steps: int, runs: int) -> None:
     wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
     rate = {k: statistics.median(s for _, s in v) for k, v in results.items()}
     table = Table(title=f"2-process DDP, {steps} steps, medians of {runs} interleaved runs")
-    for column in ("", "wall s", "steps/s", "bmlocal wall ratio", "bmlocal steps/s ratio"):
+    for column in ("", "wall s", "steps/s", "bmlocal wall ratio", "paired wall ratio",
+                   "bmlocal steps/s ratio"):
         table.add_column(column)
     for name in results:
-        ratios = ("", "") if name == "bmlocal" else (
+        ratios = ("", "", "") if name == "bmlocal" else (
             f"{wall['bmlocal'] / wall[name]:.3f} ({wall['bmlocal'] - wall[name]:+.2f} s)",
+            f"{paired(results['bmlocal'], results[name]):.3f}",
             f"{rate['bmlocal'] / rate[name]:.3f}")
         table.add_row(name, f"{wall[name]:.2f}", f"{rate[name]:.1f}", *ratios)
-    console = Console(width=110)
+    console = Console(width=130)
     console.print(table)
     console.print("targets against torchrun --standalone: wall ratio <= 1.03, "
                     "steps/s ratio >= 0.98")
@@ -112,10 +120,14 @@ def main() -> None:
         (server.pfs / "bench").mkdir()
         shutil.copy(HERE / "ddp_steps.py", server.pfs / "bench")
         try:
+            layouts = {"torchrun --standalone": lambda i: standalone(workdir, env),
+                       "torchrun, 2 nodes by hand": lambda i: two_nodes(workdir, env),
+                       "bmlocal": lambda i: through_bmlocal(server, i, args.steps)}
+            names = list(layouts)
             for i in range(args.runs):
-                results["torchrun --standalone"].append(standalone(workdir, env))
-                results["torchrun, 2 nodes by hand"].append(two_nodes(workdir, env))
-                results["bmlocal"].append(through_bmlocal(server, i, args.steps))
+                # each round starts with the next layout, so that none is always run first
+                for name in names[i % 3:] + names[:i % 3]:
+                    results[name].append(layouts[name](i))
         finally:
             server.stop()
     report(results, args.steps, args.runs)

@@ -61,7 +61,7 @@ def test_a_ccr_job_runs_in_docker_on_its_slurm_node(slurm_server: Callable[..., 
                                                      docker_host: str) -> None:
     server = slurm_server(env={"DOCKER_HOST": docker_host})
     job_id = create(server, "ccr", "cat /etc/os-release | head -1; python -c "
-                    "'import os; print(os.getcwd())'; "
+                    "'import os, sitecustomize; print(os.getcwd(), sitecustomize.__file__)'; "
                     "echo node $BML_NODE_RANK > $BML_OUTPUT_DIR/node-$BML_NODE_RANK",
                     nodes=2, **{"train_config.env_type": "CCR",
                                 "train_config.distribute_strategy": "PytorchDDP",
@@ -71,6 +71,8 @@ def test_a_ccr_job_runs_in_docker_on_its_slurm_node(slurm_server: Callable[..., 
     logs = all_logs(server, job_id)
     assert info["train_status"] == "SUCCESSED", logs
     assert "bookworm" in server.node_log(job_id, 0) and "/bml/code" in logs, logs
+    # the PyTorch exit hook, where bmlocal's package is mounted in the container
+    assert "/opt/bmlocal/lib/bmlocal/launchers/torch_exit/sitecustomize.py" in logs, logs
     for rank in (0, 1):
         out = server.pfs / "out" / "ccr" / f"node-{rank}"
         assert out.read_text() == f"node {rank}\n"

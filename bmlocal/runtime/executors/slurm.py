@@ -20,7 +20,8 @@ from typing import Annotated, Any, Callable, Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from bmlocal.runtime.environment import host_environment
-from bmlocal.runtime.executors.docker import INSIDE, DockerExecutor, image_reference
+from bmlocal.runtime.executors.docker import (INSIDE, DockerExecutor, image_reference,
+                                              inside_python_path)
 from bmlocal.runtime.executors.base import (NODE_LOST, OUT_OF_MEMORY, Handle, JobPaths,
                                             NodeSpec)
 from bmlocal.runtime.executors.slurm_node import MASTER_PLACEHOLDER, NOT_SHARED, SUBMITTED_NODE
@@ -239,7 +240,8 @@ class SlurmExecutor:
         spec.state_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("child.json", "exit.json", "slurm.json", "node.json"):
             (spec.state_dir / stale).unlink(missing_ok=True)
-        node = {"job_id": spec.job_id, "rank": spec.rank, "argv": spec.argv, "env": spec.env,
+        env = self.container.node_env(spec.env) if self.container else spec.env
+        node = {"job_id": spec.job_id, "rank": spec.rank, "argv": spec.argv, "env": env,
                 "cwd": spec.host_paths.code, "log_path": str(spec.log_path),
                 "events_path": str(spec.events_path), "grace": spec.grace,
                 "cpu_set": None, "memory_gb": spec.memory_gb}
@@ -407,6 +409,11 @@ class ContainerView:
         user = os.environ.get("USER") or "root"
         return {"PYTHONUNBUFFERED": "1", "USER": user, "LOGNAME": user,
                 "PYTHONPATH": "/opt/bmlocal/lib"}
+
+    @staticmethod
+    def node_env(env: dict[str, str]) -> dict[str, str]:
+        """The node's environment with its PYTHONPATH as the container sees it."""
+        return {**env, "PYTHONPATH": inside_python_path(env.get("PYTHONPATH"), None)}
 
     def run_spec(self, spec: NodeSpec) -> dict:
         mounts = DockerExecutor._mounts(spec.host_paths)
