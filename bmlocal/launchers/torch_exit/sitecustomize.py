@@ -91,8 +91,13 @@ class TailerHook:
 
 
 class TailerLoader:
+    """torch's own loader (its other methods passed through), swapping the loop once it ran."""
+
     def __init__(self, loader) -> None:  # noqa: ANN001
         self.loader = loader
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - get_source, get_code, ...
+        return getattr(self.loader, name)
 
     def create_module(self, spec):  # noqa: ANN001, ANN201
         return self.loader.create_module(spec)
