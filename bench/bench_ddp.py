@@ -139,7 +139,8 @@ def main() -> None:
             names = list(layouts)
             for i in range(args.runs):
                 # each round starts with the next layout, so that none is always run first
-                for name in names[i % 3:] + names[:i % 3]:
+                first = i % len(names)
+                for name in names[first:] + names[:first]:
                     results[name].append(layouts[name](i))
         finally:
             server.stop()

@@ -77,7 +77,7 @@ def test_torchruns_tailer_copies_every_line_and_stops_without_waiting_out_its_sl
     require("torch")
     log = tmp_path / "rank.log"
     out = run(f"""
-import io, threading, time
+import io, time
 from torch.distributed.elastic.multiprocessing import tail_log
 print(tail_log.tail_logfile.__module__)
 log, copy = {str(log)!r}, io.StringIO()

@@ -407,12 +407,12 @@ class ContainerView:
     @staticmethod
     def base_env() -> dict[str, str]:
         user = os.environ.get("USER") or "root"
-        return {"PYTHONUNBUFFERED": "1", "USER": user, "LOGNAME": user,
-                "PYTHONPATH": "/opt/bmlocal/lib"}
+        return {"PYTHONUNBUFFERED": "1", "USER": user, "LOGNAME": user}
 
     @staticmethod
     def node_env(env: dict[str, str]) -> dict[str, str]:
-        """The node's environment with its PYTHONPATH as the container sees it."""
+        """The node's environment with its PYTHONPATH as the container sees it (bmlocal's node
+        agents always on it)."""
         return {**env, "PYTHONPATH": inside_python_path(env.get("PYTHONPATH"), None)}
 
     def run_spec(self, spec: NodeSpec) -> dict:
