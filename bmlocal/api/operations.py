@@ -3,6 +3,7 @@ from typing import Any, Callable
 
 from bmlocal.api.validation import CreateValidator, require_id, require_int, require_page
 from bmlocal.errors import ApiError
+from bmlocal.runtime.joblogs import MAX_FILE_OFFSET
 from bmlocal.runtime.service import JobService
 from bmlocal.runtime.store import Job
 
@@ -46,10 +47,11 @@ class Operations:
         """bmlocal's own extension: read a job's log files while it runs."""
         job_id = require_id(body)
         offset = require_int(body, "offset", default=0)
+        if not 0 <= offset <= MAX_FILE_OFFSET:
+            raise ApiError(406001, "param[offset] invalid")
         name = body.get("file", "node-0.log")
-        if not isinstance(name, str) or offset < 0:
-            raise ApiError(406001, "param[file] invalid" if offset >= 0
-                           else "param[offset] invalid")
+        if not isinstance(name, str):
+            raise ApiError(406001, "param[file] invalid")
         chunk = self.service.job_logs(project, job_id).read(name, offset)
         return {"file": name, "offset": chunk.offset, "content": chunk.text}
 

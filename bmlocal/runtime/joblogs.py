@@ -18,6 +18,7 @@ from bmlocal.runtime.storage.safefs import NotRegular, list_dir, open_dir, open_
 
 LOG_CHUNK = 1 << 16
 SUFFIX = ".log"
+MAX_FILE_OFFSET = 2**63 - 1  # off_t's largest: a seek past it overflows
 
 
 class LogNotFound(LookupError):
@@ -78,7 +79,10 @@ class JobLogs:
 
 def read_chunk(f: BinaryIO, offset: int, limit: int = LOG_CHUNK) -> LogChunk:
     """Up to `limit` bytes of the open file `f` from `offset`; a character cut by the limit
-    is left for the next read."""
+    is left for the next read. Past the file's end there is nothing yet: no seek there (the
+    kernel refuses a read past the file system's largest file)."""
+    if offset >= os.fstat(f.fileno()).st_size:
+        return LogChunk(b"", offset)
     f.seek(offset)
     data = f.read(limit)
     data = data[:len(data) - partial_tail(data)]

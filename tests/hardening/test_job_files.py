@@ -52,6 +52,16 @@ def test_the_logs_call_reads_no_planted_link_and_never_blocks_on_a_fifo(
     record("logs call", "log file a FIFO", "not listed, answered at once, empty")
 
 
+def test_the_logs_call_answers_an_offset_past_any_file_as_invalid(server: Server) -> None:
+    job_id = server.create("offsets", "echo written")
+    assert server.wait(job_id)["train_status"] == "SUCCESSED"
+    far = {"id": job_id, "prjId": "p1", "file": "node-0.log"}
+    assert server.ok("logs", {**far, "offset": 2**63 - 1})["content"] == ""
+    for offset in (2**63, 10**30):
+        assert server.error("logs", {**far, "offset": offset}) == (406001,
+                                                                    "param[offset] invalid")
+
+
 def test_the_event_log_replaced_by_a_link_does_not_write_to_its_target(
         server: Server, secret: tuple[Path, str]) -> None:
     path, token = secret
