@@ -83,7 +83,7 @@ def test_stop_of_a_pending_and_a_running_slurm_job(slurm_server: Callable[..., S
     server = slurm_server(config=pool_config("whole", extra="cpus_per_node = 2\n")
                           .replace("cpus_per_node = 1\n", "", 1))
     whole = {"resource_config.resource_name": "whole"}
-    trap = "trap 'echo got TERM; exit 143' TERM; echo started; sleep 60 & wait"
+    trap = "trap 'echo got TERM; exit 143' TERM; echo started; sleep 60 & wait $!"
     running = create(server, "running", trap, nodes=2, **whole)
     server.wait(running, "RUNNING", timeout=30)
     waiting = create(server, "waiting", "true", nodes=2, **whole)
@@ -102,12 +102,14 @@ def test_stop_of_a_pending_and_a_running_slurm_job(slurm_server: Callable[..., S
     info = server.wait(running, timeout=30)
     assert info["train_status"] == "STOPPED", info
     assert time.monotonic() - began < 10  # the grace (3 s) and Slurm's wrap-up, not more
-    # TERM reached every node's supervisor. The job's own trap ("got TERM") runs in most
-    # runs, but not all: now and then slurmstepd cancels the step outright (seen once in CI).
+    # TERM reached every node. Slurm's proctrack/linuxproc signals the step's processes
+    # deepest first (kill_tree.c builds its list by prepending): `sleep`, the shell, then the
+    # supervisor, microseconds apart. Mostly the supervisor records the stop; on a loaded
+    # machine the shell can end 143 and the supervisor finish before its TERM (seen in CI).
     for rank in (0, 1):
         ended = json.loads((server.data_dir / "jobs" / str(running) / "nodes" / str(rank)
                             / "exit.json").read_text())
-        assert ended["stopped"] is True, ended
+        assert ended["stopped"] is True or ended["code"] == 143, ended
     slurm_ids = re.findall(r"Slurm job (\d+)", job_log(server, running))
     assert slurm_ids and squeue("--states=RUNNING,COMPLETING", "-j", slurm_ids[0]) == ""
 

@@ -192,9 +192,13 @@ class Server:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def write_code(self, rel: str, files: dict[str, str]) -> str:
-        """Write files under a PFS directory; its PFS path."""
+        """Write files under a PFS directory; its PFS path. Each file is replaced whole
+        (written beside it, then renamed): a job staging the directory while a test writes
+        it again would otherwise copy a file cut short."""
         base = self.pfs / rel.strip("/")
         for name, text in files.items():
             (base / name).parent.mkdir(parents=True, exist_ok=True)
-            (base / name).write_text(text)
+            partial = base / f"{name}.writing"
+            partial.write_text(text)
+            partial.replace(base / name)
         return "/" + rel.strip("/")
