@@ -52,3 +52,17 @@ def test_a_node_within_its_memory_runs_and_its_cgroup_is_removed(
     log = server.node_log(job_id)
     assert "fits" in log and "not limited" not in log
     assert list(cgroups.glob(f"{PREFIX}*")) == []
+
+
+def test_a_node_is_born_in_its_memory_cgroup_and_its_supervisor_is_not_kept_there(
+        server: Server, cgroups: Path) -> None:
+    show = ("grep memory /proc/self/cgroup; grep memory /proc/$PPID/cgroup; "
+            "echo $PPID $(cat /proc/$PPID/comm)")
+    job_id = server.create("born-there", show, **{"resource_config.memory": 1})
+    assert server.wait(job_id, timeout=60)["train_status"] == "SUCCESSED"
+    node, supervisor, parent = server.node_log(job_id).splitlines()[-3:]
+    pid, name = parent.split()
+    assert name == "bml-supervisor"
+    supervisor_cgroup = supervisor.split(":", 2)[2]
+    assert str(cgroups).endswith(supervisor_cgroup)
+    assert node.split(":", 2)[2] == f"{supervisor_cgroup.rstrip('/')}/{PREFIX}{pid}"

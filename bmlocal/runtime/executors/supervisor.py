@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from bmlocal.runtime.executors import proc
@@ -67,11 +68,11 @@ class Node:
         self.limit_memory()
         with open(self.config["log_path"], "ab", buffering=0) as log:
             try:
-                self.child = subprocess.Popen(
-                    self.config["argv"], cwd=self.config["cwd"], env=self.config["env"],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=self.cgroup.enter if self.cgroup else None)
+                with self.cgroup.entered() if self.cgroup else nullcontext():
+                    self.child = subprocess.Popen(
+                        self.config["argv"], cwd=self.config["cwd"], env=self.config["env"],
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                        start_new_session=True)
             except (OSError, subprocess.SubprocessError) as exc:
                 log.write(f"bmlocal: cannot start {self.config['argv'][0]}: {exc}\n".encode())
                 return 127
