@@ -42,23 +42,24 @@ def record(runner: Any, job: Job, status: Any, reason: str) -> None:
     """The end-of-job hook (Runner.finish, before the final delivery). Never raises: a
     record that cannot be written is an event line, not a failed job."""
     try:
-        data = build(runner, job, status.value, reason)
-        jd = JobDir.of(runner.data_dir, job.id)
+        root, parts = output_place(runner, job, JobDir.of(runner.data_dir, job.id))
+        data = build(runner, job, status.value, reason, (root, parts))
         write(runner.data_dir, ("jobs", str(job.id)), data)
-        root, parts = output_place(runner, job, jd)
         write(root, parts, data)
     except Exception as exc:  # noqa: BLE001 - a disk, an engine: the job's end goes on
         log.warning("job %s: %s not written: %s", job.id, NAME, exc)
         runner.event(job, f"{NAME} not written: {type(exc).__name__}")
 
 
-def build(runner: Any, job: Job, status: str, reason: str) -> dict[str, Any]:
+def build(runner: Any, job: Job, status: str, reason: str,
+          output: tuple[Path, tuple[str, ...]]) -> dict[str, Any]:
+    """The record; `output` is the job's output directory as `output_place` gives it."""
     jd = JobDir.of(runner.data_dir, job.id)
     spec = job.spec
     executor = runner.executors.for_job(spec)
     exits = {rank: code for rank, _, code in runner.store.nodes(job.id)}
     image = image_info(executor, spec)
-    root, parts = output_place(runner, job, jd)
+    root, parts = output
     record_ = {
         "bml_run": 1,
         "job": {"id": job.id, "name": job.name, "project": job.project},
