@@ -65,8 +65,8 @@ COLUMNS = ("id, project, name, spec, status, status_reason, create_time, start_t
 # A page of `list` is read as one row: the sqlite3 module lets go of the GIL at each row it
 # steps to, and while jobs start each release waits to take it back (list's p99 under churn
 # was 2-3 ms over detail's). SQLite's JSON writes a REAL with 15 digits; printf's '%!.17g'
-# gives back every time bmlocal stores (tests/unit/test_store_page.py). The array's order
-# is not promised: `page` sorts it.
+# gives back every bit of a time (tests/unit/test_store_page.py; SQLite 3.40's can miss the
+# last bit only above 1e100). The array's order is not promised: `page` sorts it.
 TIMES = ("create_time", "start_time", "end_time")
 EXACT_COLUMNS = ", ".join(f"iif({c} IS NULL, NULL, printf('%!.17g', {c}))" if c in TIMES
                           else c for c in COLUMNS.split(", "))
