@@ -26,7 +26,7 @@ def free_ports(count: int) -> list[int]:
         ports: list[int] = []
         tries = 0
         while len(ports) < count:
-            if tries == MAX_TRIES:  # the kernel hands out held ports only: try again later
+            if tries == MAX_TRIES:  # the kernel hands out held ports only: the start fails
                 raise OSError(errno.EADDRNOTAVAIL, "no free TCP port for the job's rendezvous")
             tries += 1
             port = _bindable_port()
