@@ -61,10 +61,12 @@ def start_bare(root: Path, envelope: bytes) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the bare Flask app did not answer within 30 s")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process used so far (/proc/PID/stat)."""
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User and system CPU time a process used so far (/proc/PID/stat); with `reaped`, that
+    of the children it has reaped instead (cutime and cstime)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    first = 13 if reaped else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 def ab(url: str, body_file: Path, seconds: float, concurrency: int = 16) -> tuple[float, int]:

@@ -20,12 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bmlocal.runtime.executors.cgroup import MemoryCgroup, Unavailable  # noqa: E402
 from bmlocal.runtime.executors.forkserver import ForkServer  # noqa: E402
-
-
-def reaped_cpu(pid: int) -> float:
-    """CPU seconds of the children that process `pid` has reaped (cutime + cstime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+from bench_serving import cpu_seconds  # noqa: E402
 
 
 def supervised(server: ForkServer, root: Path, nodes: int, memory_gb: int | None
@@ -33,7 +28,7 @@ def supervised(server: ForkServer, root: Path, nodes: int, memory_gb: int | None
     """(CPU ms, wall ms) a node, one node at a time."""
     assert server._process is not None  # noqa: SLF001 - started
     pid = server._process.pid  # noqa: SLF001
-    cpu, started = reaped_cpu(pid), time.perf_counter()
+    cpu, started = cpu_seconds(pid, reaped=True), time.perf_counter()
     for n in range(nodes):
         state = Path(tempfile.mkdtemp(dir=root))
         (state / "node.json").write_text(json.dumps({
@@ -45,7 +40,7 @@ def supervised(server: ForkServer, root: Path, nodes: int, memory_gb: int | None
             time.sleep(0.0002)
     wall = time.perf_counter() - started
     time.sleep(0.2)  # the last supervisor reaped
-    return (reaped_cpu(pid) - cpu) / nodes * 1e3, wall / nodes * 1e3
+    return (cpu_seconds(pid, reaped=True) - cpu) / nodes * 1e3, wall / nodes * 1e3
 
 
 def plain(nodes: int) -> tuple[float, float]:

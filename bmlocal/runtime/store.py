@@ -68,12 +68,13 @@ COLUMNS = ("id, project, name, spec, status, status_reason, create_time, start_t
 # gives back every bit of a time (tests/unit/test_store_page.py; SQLite 3.40's can miss the
 # last bit only above 1e100). The array's order is not promised: `page` sorts it.
 TIMES = ("create_time", "start_time", "end_time")
+NAMES = COLUMNS.split(", ")
 EXACT_COLUMNS = ", ".join(f"iif({c} IS NULL, NULL, printf('%!.17g', {c}))" if c in TIMES
-                          else c for c in COLUMNS.split(", "))
+                          else c for c in NAMES)
 PAGE = ("SELECT (SELECT COUNT(*) FROM jobs WHERE project=?1 AND deleted=0), "
         f"(SELECT json_group_array(json_array({EXACT_COLUMNS})) FROM (SELECT {COLUMNS} "
         "FROM jobs WHERE project=?1 AND deleted=0 ORDER BY id DESC LIMIT ?2 OFFSET ?3))")
-TIME_INDEXES = [COLUMNS.split(", ").index(c) for c in TIMES]
+TIME_INDEXES = [NAMES.index(c) for c in TIMES]
 
 
 def _page_row(values: list[Any]) -> tuple:
@@ -194,7 +195,7 @@ class Store:
     def page(self, project: str, start: int, num: int) -> tuple[int, list[Job]]:
         total, page = self._db().execute(PAGE, (project, num, start)).fetchone()
         jobs = [_job(_page_row(values)) for values in json.loads(page)]
-        return total, sorted(jobs, key=lambda job: -job.id)
+        return total, sorted(jobs, key=lambda job: job.id, reverse=True)
 
     def running(self) -> list[Job]:
         """RUNNING jobs and PENDING ones whose start began (or that wait in a cluster's
