@@ -36,7 +36,7 @@ ROOMS = [
     ("handler_thread", "HTTP: serving a request (Flask, auth, the envelope)"),
     ("wasyncore", "HTTP: reading and parsing requests (waitress's loop)"),
     ("Scheduler.admit_waiting", "scheduler: admitting waiting jobs"),
-    ("Scheduler.watch_running", "scheduler: watching running jobs"),
+    ("Scheduler.watch", "scheduler: watching running jobs"),
     ("Scheduler._loop", "scheduler: the rest of its pass"),
     ("Runner.launch", "job workers: starting a job (staging, nodes)"),
     ("Scheduler._wrap_up", "job workers: wrapping a job up"),

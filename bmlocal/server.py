@@ -103,8 +103,8 @@ def build(settings: Settings) -> Runtime:
 
 
 def process_executor(wakeup: Wakeup) -> ProcessExecutor:
-    """Nodes as processes; the end of one wakes the scheduler's loop at once."""
-    executor = ProcessExecutor(on_exit=lambda: wakeup.wake(admit=False))
+    """Nodes as processes; the end of one wakes the scheduler's loop to watch its job."""
+    executor = ProcessExecutor(on_exit=wakeup.watch_job)
     executor.prepare()
     return executor
 

@@ -172,26 +172,38 @@ class Scheduler:
         if self.wakeup.admit_needed or now - self._last_admit > ADMIT_EVERY_SECONDS:
             self.wakeup.admit_needed, self._last_admit = False, now
             self.admit_waiting()
-        # a pass for a create or a freed slot admits only: the running jobs are watched at
-        # every tick and whenever something may have changed for them
+        # a pass for a create or a freed slot admits only; one for a node's end or a
+        # worker's watches that job only; every running job is watched at every tick
+        named = self.wakeup.jobs_to_watch()
         if self.wakeup.watch_needed or now - self._last_watch >= self.tick:
             self.wakeup.watch_needed, self._last_watch = False, now
             self.watch_running()
+        else:
+            self.watch_jobs(named)
         if now - self._last_redelivery > self.redeliver_every:
             self._last_redelivery = now
             self.redeliver()
 
     def watch_running(self) -> None:
         for job in self.store.running():  # each job on its own: one's trouble is its own
-            if self._is_busy(job.id) or not self._troubles.due(job.id):
-                continue
-            if job.status == Status.RUNNING:
-                self._guarded(job, "watching it", self.watch)
-            elif job.phase == JobPhase.SUBMITTED:  # in its cluster's queue (Slurm)
-                self._guarded(job, "watching it in its cluster's queue",
-                              lambda j: watch_submitted(self, j))
-            else:  # starting, and no worker on it: a start cut short by a crash
-                self._submit(job, self._undo_start)
+            self._watch_one(job)
+
+    def watch_jobs(self, job_ids: set[int]) -> None:
+        for job_id in sorted(job_ids):
+            job = self.store.get(job_id)
+            if job is not None and job.under_way:
+                self._watch_one(job)
+
+    def _watch_one(self, job: Job) -> None:
+        if self._is_busy(job.id) or not self._troubles.due(job.id):
+            return
+        if job.status == Status.RUNNING:
+            self._guarded(job, "watching it", self.watch)
+        elif job.phase == JobPhase.SUBMITTED:  # in its cluster's queue (Slurm)
+            self._guarded(job, "watching it in its cluster's queue",
+                          lambda j: watch_submitted(self, j))
+        else:  # starting, and no worker on it: a start cut short by a crash
+            self._submit(job, self._undo_start)
 
     def _guarded(self, job: Job, doing: str, work: Callable[[Job], None]) -> None:
         try:
@@ -332,7 +344,7 @@ class Scheduler:
                 after = self._after_work.pop(job.id, None)
             if after is not None:
                 after()
-            self.wake()
+            self.wakeup.watch_job(job.id, admit=True)
 
     def when_idle(self, job_id: int, action: Callable[[], None]) -> None:
         """Do `action` now, or once the work in progress on the job ends."""

@@ -101,6 +101,14 @@ class Job:
     grant: dict[str, Any] = field(default_factory=dict)
     output_note: str | None = None
 
+    @property
+    def under_way(self) -> bool:
+        """Whether `Store.running` reads it: RUNNING, or PENDING with its start begun or in
+        a cluster's queue."""
+        return self.status == Status.RUNNING or (
+            self.status == Status.PENDING
+            and self.phase in (JobPhase.STARTING, JobPhase.SUBMITTED))
+
 
 def _job(row: tuple) -> Job:
     (id_, project, name, spec, status, reason, created, started, ended, phase, end_status,

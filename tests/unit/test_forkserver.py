@@ -4,6 +4,7 @@ it comes back after it dies, it ends with the bmlocal server and its supervisors
 the exit watcher calls back as soon as a supervisor ends."""
 import json
 import os
+import queue
 import signal
 import threading
 import time
@@ -113,27 +114,34 @@ def test_the_fork_server_ends_with_bmlocal_and_its_supervisors_run_on(tmp_path: 
     assert read_json(state / "exit.json")["stopped"] is True
 
 
-def test_the_exit_watcher_calls_back_when_a_process_ends() -> None:
-    called = threading.Event()
-    watcher = ExitWatcher(called.set)
-    child = os.fork()
-    if child == 0:
-        time.sleep(0.3)
-        os._exit(0)
-    start = proc.start_time(child)
-    assert start is not None
-    watcher.watch(child, start)
-    assert not called.is_set()
-    os.waitpid(child, 0)
-    assert called.wait(5)
+def test_the_exit_watcher_calls_back_with_the_key_of_the_process_that_ended() -> None:
+    ended: queue.Queue[int] = queue.Queue()
+    watcher = ExitWatcher(ended.put)
+    children = {}
+    for key, seconds in ((7, 0.3), (8, 60)):
+        child = os.fork()
+        if child == 0:
+            time.sleep(seconds)
+            os._exit(0)
+        start = proc.start_time(child)
+        assert start is not None
+        watcher.watch(child, start, key)
+        children[key] = child
+    assert ended.empty()
+    os.waitpid(children[7], 0)
+    assert ended.get(timeout=5) == 7
+    os.kill(children[8], signal.SIGKILL)
+    os.waitpid(children[8], 0)
+    assert ended.get(timeout=5) == 8
+    assert not watcher._watched  # noqa: SLF001 - every pidfd let go
 
 
 def test_the_exit_watcher_calls_back_at_once_for_a_process_gone_or_replaced() -> None:
-    called = threading.Event()
-    watcher = ExitWatcher(called.set)
+    ended: queue.Queue[str] = queue.Queue()
+    watcher = ExitWatcher(ended.put)
     me = os.getpid()
-    watcher.watch(me, (proc.start_time(me) or 0) + 1)  # this pid, another process
-    assert called.is_set()
+    watcher.watch(me, (proc.start_time(me) or 0) + 1, "mine")  # this pid, another process
+    assert ended.get_nowait() == "mine"
     assert not watcher._watched  # noqa: SLF001 - no pidfd kept for it
 
 
@@ -144,7 +152,7 @@ class BrokenForkServer(ForkServer):
 
 def test_without_a_fork_server_a_supervisor_starts_on_its_own(tmp_path: Path) -> None:
     ended = threading.Event()
-    executor = ProcessExecutor(on_exit=ended.set, forkserver=BrokenForkServer())
+    executor = ProcessExecutor(on_exit=lambda job_id: ended.set(), forkserver=BrokenForkServer())
     paths = JobPaths(str(tmp_path), str(tmp_path), str(tmp_path))
     spec = NodeSpec(1, 0, ["/bin/sh", "-c", "echo alone"], {"PATH": os.environ["PATH"]}, paths,
                     tmp_path / "node-0.log", tmp_path / "job.log", tmp_path / "state", 1.0)

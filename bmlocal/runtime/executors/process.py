@@ -46,9 +46,10 @@ def touch_log(path: Path) -> None:
 class ProcessExecutor:
     name = "process"
 
-    def __init__(self, on_exit: Callable[[], None] | None = None,
+    def __init__(self, on_exit: Callable[[int | None], None] | None = None,
                  forkserver: ForkServer | None = None) -> None:
-        """`on_exit` is called as soon as a node's supervisor ends."""
+        """`on_exit` is called with the node's job as soon as its supervisor ends (None for
+        a node adopted from a handle that does not say)."""
         self.python = sys.executable
         self._spawned: dict[int, subprocess.Popen] = {}
         self._forkserver = forkserver or ForkServer()
@@ -86,9 +87,9 @@ class ProcessExecutor:
         except (OSError, ValueError, ForkServerError) as exc:
             log.warning("the fork server failed (%s): a supervisor started on its own", exc)
             pid, start = self._start_supervisor(spec.state_dir)
-        self._watch(pid, start)
+        self._watch(pid, start, spec.job_id)
         return {"kind": self.name, "pid": pid, "start": start,
-                "state_dir": str(spec.state_dir)}
+                "state_dir": str(spec.state_dir), "job": spec.job_id}
 
     def _start_supervisor(self, state_dir: Path) -> tuple[int, int | None]:
         with open(state_dir / "supervisor.err", "ab") as errors:
@@ -130,11 +131,11 @@ class ProcessExecutor:
 
     def adopt(self, handle: Handle) -> None:
         """The supervisor runs on; it is watched through /proc and its pidfd."""
-        self._watch(handle["pid"], handle["start"])
+        self._watch(handle["pid"], handle["start"], handle.get("job"))
 
-    def _watch(self, pid: int, start: int | None) -> None:
+    def _watch(self, pid: int, start: int | None, job_id: int | None) -> None:
         if self._exits is not None and start is not None:
-            self._exits.watch(pid, start)
+            self._exits.watch(pid, start, job_id)
 
     def release(self, handle: Handle) -> None:
         """Nothing is left once the supervisor has exited."""
