@@ -75,6 +75,10 @@ PAGE = ("SELECT (SELECT COUNT(*) FROM jobs WHERE project=?1 AND deleted=0), "
         f"(SELECT json_group_array(json_array({EXACT_COLUMNS})) FROM (SELECT {COLUMNS} "
         "FROM jobs WHERE project=?1 AND deleted=0 ORDER BY id DESC LIMIT ?2 OFFSET ?3))")
 TIME_INDEXES = [NAMES.index(c) for c in TIMES]
+# A PENDING job in these phases is under way: its start began, or a cluster queues it.
+STARTED = (JobPhase.STARTING, JobPhase.SUBMITTED)
+UNDER_WAY = ("status='RUNNING' OR (status='PENDING' AND phase IN "
+             f"({', '.join(repr(p.value) for p in STARTED)}))")
 
 
 def _page_row(values: list[Any]) -> tuple:
@@ -106,8 +110,7 @@ class Job:
         """Whether `Store.running` reads it: RUNNING, or PENDING with its start begun or in
         a cluster's queue."""
         return self.status == Status.RUNNING or (
-            self.status == Status.PENDING
-            and self.phase in (JobPhase.STARTING, JobPhase.SUBMITTED))
+            self.status == Status.PENDING and self.phase in STARTED)
 
 
 def _job(row: tuple) -> Job:
@@ -208,8 +211,7 @@ class Store:
     def running(self) -> list[Job]:
         """RUNNING jobs and PENDING ones whose start began (or that wait in a cluster's
         queue), oldest first."""
-        rows = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE status='RUNNING' OR "
-                                  "(status='PENDING' AND phase IN ('starting', 'submitted')) "
+        rows = self._db().execute(f"SELECT {COLUMNS} FROM jobs WHERE {UNDER_WAY} "
                                   "ORDER BY id").fetchall()
         return [_job(r) for r in rows]
 
